@@ -1,0 +1,250 @@
+r"""Continuous-time models: coefficient fields, no solving.
+
+Overdamped model
+----------------
+.. math::
+
+    d\theta = -A(\theta)\nabla L\,dt + \sqrt{2D(\theta)}\,dW,
+
+with mobility :math:`A` and diffusion :math:`D`. Given a temperature
+:math:`T` instead of :math:`D`, the Einstein relation :math:`D = T A` is used.
+When :math:`D` depends on θ the stochastic calculus matters; the probability
+current of each ``convention`` is
+
+=================  ================================================================
+``ito``            :math:`J_i = b_i P - \sum_j \partial_j (D_{ij} P)`
+``stratonovich``   :math:`J_i = b_i P - \sum_{jk} \sigma_{ik}\partial_j(\sigma_{jk} P)`, :math:`\sigma\sigma^\top = D`
+``isothermal``     :math:`J_i = b_i P - \sum_j D_{ij}\partial_j P`
+=================  ================================================================
+
+with :math:`b = -A\nabla L`. All three are written as
+:math:`J = (b - \alpha)P - D\nabla P` with the convention's *spurious drift*
+:math:`\alpha` (Itô :math:`\alpha_i = \sum_j\partial_j D_{ij}`; Stratonovich
+:math:`\alpha_i = \sum_{jk}\sigma_{ik}\partial_j\sigma_{jk}`; isothermal 0), which
+is what the operator discretises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .errors import InputError
+from .fields import FieldSpec, MatrixField
+from .grid import Grid
+from .landscapes import Landscape
+
+__all__ = ["Overdamped", "OverdampedCoefficients", "CONVENTIONS", "Convention"]
+
+Convention = Literal["ito", "stratonovich", "isothermal"]
+CONVENTIONS: dict[str, float] = {"ito": 1.0, "stratonovich": 0.5, "isothermal": 0.0}
+"""Convention name -> exponent s: the stationary density in 1-D is :math:`\\propto D^{-s} e^{-\\int A L'/D}`."""
+
+Points = Mapping[str, np.ndarray]
+
+
+class Overdamped:
+    r"""Overdamped Langevin model :math:`d\theta = -A\nabla L\,dt + \sqrt{2D}\,dW`.
+
+    Parameters
+    ----------
+    landscape
+        The loss :math:`L`.
+    temperature
+        :math:`T > 0`; sets :math:`D = T A` (fluctuation–dissipation). Give this or ``diffusion``.
+    diffusion
+        :math:`D(\theta)`: scalar, diagonal, full matrix or θ-dependent (see :mod:`fpsolver.fields`).
+    mobility
+        :math:`A(\theta)`, same forms; default 1 (plain gradient flow).
+    convention
+        ``"ito"`` (default), ``"stratonovich"`` or ``"isothermal"``; matters only when :math:`D` depends on θ.
+
+    Examples
+    --------
+    >>> land = Landscape.from_expression("x**4/4 - x**2/2")
+    >>> model = Overdamped(land, temperature=0.05)
+    """
+
+    def __init__(
+        self,
+        landscape: Landscape,
+        temperature: float | None = None,
+        *,
+        diffusion: FieldSpec | None = None,
+        mobility: FieldSpec = 1.0,
+        convention: Convention = "ito",
+    ):
+        if not isinstance(landscape, Landscape):
+            raise InputError(f"Overdamped needs a Landscape, got {type(landscape).__name__}")
+        if (temperature is None) == (diffusion is None):
+            raise InputError("give exactly one of temperature (D = T * mobility) or diffusion")
+        if temperature is not None:
+            if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not np.isfinite(temperature) or temperature <= 0:
+                raise InputError(f"temperature must be a positive number, got {temperature!r}")
+            temperature = float(temperature)
+        if convention not in CONVENTIONS:
+            raise InputError(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
+        self.landscape = landscape
+        self.temperature = temperature
+        self.diffusion_spec = diffusion
+        self.mobility_spec = mobility
+        self.convention: Convention = convention
+        # Early checks of constant coefficients, before any grid is known.
+        dims = landscape.variables
+        for spec, what in ((mobility, "mobility"), (diffusion, "diffusion")):
+            if spec is not None and _dimension_free(spec):
+                MatrixField(spec, dims, what)
+
+    @property
+    def convention_exponent(self) -> float:
+        """s = 1 (Itô), 1/2 (Stratonovich), 0 (isothermal)."""
+        return CONVENTIONS[self.convention]
+
+    def on(self, grid: Grid) -> OverdampedCoefficients:
+        """Bind the model to the position axes of ``grid`` (checks names and coefficients)."""
+        if any(a.kind != "position" for a in grid):
+            raise InputError("the overdamped model needs a grid of position axes only (no velocity axes)")
+        dims = grid.position_names
+        missing = [v for v in self.landscape.variables if v not in dims]
+        if missing:
+            raise InputError(f"landscape variables {missing} are not axes of the grid {list(dims)}")
+        mobility = MatrixField(self.mobility_spec, dims, "mobility")
+        diffusion = MatrixField(self.diffusion_spec, dims, "diffusion") if self.diffusion_spec is not None else None
+        coeffs = OverdampedCoefficients(self, dims, mobility, diffusion)
+        centres = dict(zip(grid.names, grid.mesh()))
+        for field in (mobility, diffusion):
+            if field is not None and not field.constant:
+                field.check_positive(field(centres), " at some cell of the grid")
+        return coeffs
+
+    def describe(self) -> dict[str, object]:
+        """Plain metadata for output files."""
+        return {
+            "kind": "overdamped",
+            "landscape": self.landscape.description,
+            "temperature": self.temperature if self.temperature is not None else "n/a",
+            "diffusion": str(self.diffusion_spec) if self.diffusion_spec is not None else "temperature * mobility",
+            "mobility": str(self.mobility_spec),
+            "convention": self.convention,
+        }
+
+    def __repr__(self) -> str:
+        noise = f"temperature={self.temperature}" if self.temperature is not None else f"diffusion={self.diffusion_spec!r}"
+        return f"Overdamped({self.landscape!r}, {noise}, mobility={self.mobility_spec!r}, convention={self.convention!r})"
+
+
+def _dimension_free(spec: FieldSpec) -> bool:
+    """True when a spec can be checked without knowing the grid (a constant)."""
+    return isinstance(spec, (int, float)) and not isinstance(spec, bool)
+
+
+@dataclass(frozen=True)
+class OverdampedCoefficients:
+    """Pointwise coefficients of an :class:`Overdamped` model on the axes ``dims``."""
+
+    model: Overdamped
+    dims: tuple[str, ...]
+    mobility: MatrixField
+    diffusion_field: MatrixField | None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.dims)
+
+    @property
+    def constant_diffusion(self) -> bool:
+        """True when D does not depend on θ (then all conventions coincide)."""
+        field = self.diffusion_field if self.diffusion_field is not None else self.mobility
+        return field.constant
+
+    @property
+    def diagonal_diffusion(self) -> bool:
+        field = self.diffusion_field if self.diffusion_field is not None else self.mobility
+        return field.is_diagonal
+
+    def _landscape_args(self, points: Points) -> dict[str, np.ndarray]:
+        return {v: points[v] for v in self.model.landscape.variables}
+
+    def gradient(self, points: Points) -> np.ndarray:
+        """∇L over all axes ``dims`` (zero along axes the landscape does not use), shape (n, *shape)."""
+        shape = _shape(points, self.dims)
+        grad = np.zeros((self.ndim,) + shape)
+        land = self.model.landscape
+        g = land.gradient(**self._landscape_args(points))
+        for k, v in enumerate(land.variables):
+            grad[self.dims.index(v)] = np.broadcast_to(g[k], shape)
+        return grad
+
+    def drift(self, points: Points) -> np.ndarray:
+        r"""Physical drift :math:`b = -A\nabla L`, shape ``(n, *shape)``."""
+        return -np.einsum("ij...,j...->i...", self.mobility(points), self.gradient(points))
+
+    def diffusion(self, points: Points) -> np.ndarray:
+        """D at the points, shape ``(n, n, *shape)``."""
+        if self.diffusion_field is not None:
+            return self.diffusion_field(points)
+        return self.model.temperature * self.mobility(points)
+
+    def potential(self, points: Points) -> np.ndarray | None:
+        r"""Reference potential :math:`\phi = L/T` for the Einstein case ``D = T A``, else None.
+
+        When it exists the equilibrium density is :math:`e^{-\phi}` (isothermal
+        convention, or any convention with constant A), and the operator uses it for
+        exponential fitting so that this density is an exact discrete steady state.
+        """
+        if self.model.temperature is None:
+            return None
+        shape = _shape(points, self.dims)
+        value = self.model.landscape.value(**self._landscape_args(points))
+        return np.broadcast_to(value, shape) / self.model.temperature
+
+    def spurious_drift(self, points: Points, steps: Sequence[float]) -> np.ndarray:
+        r"""The convention's spurious drift :math:`\alpha`, shape ``(n, *shape)`` (see module docstring).
+
+        Derivatives of D are central differences with the given per-axis ``steps``.
+        """
+        shape = _shape(points, self.dims)
+        n = self.ndim
+        alpha = np.zeros((n,) + shape)
+        s = self.model.convention_exponent
+        if s == 0.0 or self.constant_diffusion:
+            return alpha
+        if self.diagonal_diffusion:
+            # sigma = sqrt(D) is diagonal too: alpha_i = s * d_i D_ii in both conventions.
+            for i in range(n):
+                alpha[i] = s * self.diffusion_derivative(points, i, steps[i])[i, i]
+            return alpha
+        if self.model.convention == "ito":
+            for j in range(n):
+                alpha += self.diffusion_derivative(points, j, steps[j])[:, j]
+            return alpha
+        sigma = _sqrtm(self.diffusion(points))
+        for j in range(n):
+            up, down = dict(points), dict(points)
+            up[self.dims[j]] = points[self.dims[j]] + steps[j]
+            down[self.dims[j]] = points[self.dims[j]] - steps[j]
+            dsigma = (_sqrtm(self.diffusion(up)) - _sqrtm(self.diffusion(down))) / (2 * steps[j])
+            alpha += np.einsum("ik...,k...->i...", sigma, dsigma[j])
+        return alpha
+
+    def diffusion_derivative(self, points: Points, axis: int, step: float) -> np.ndarray:
+        """Central difference of D along axis number ``axis``, shape ``(n, n, *shape)``."""
+        if self.diffusion_field is not None:
+            return self.diffusion_field.derivative(points, axis, step)
+        return self.model.temperature * self.mobility.derivative(points, axis, step)
+
+
+def _shape(points: Points, dims: Sequence[str]) -> tuple[int, ...]:
+    return np.broadcast_shapes(*(np.shape(points[d]) for d in dims))
+
+
+def _sqrtm(mats: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a stack of SPD matrices of shape (n, n, *shape)."""
+    n = mats.shape[0]
+    flat = np.moveaxis(mats.reshape(n, n, -1), -1, 0)
+    w, v = np.linalg.eigh(flat)
+    root = np.einsum("mij,mj,mkj->mik", v, np.sqrt(np.clip(w, 0, None)), v)
+    return np.moveaxis(root, 0, -1).reshape(mats.shape)
