@@ -1,0 +1,130 @@
+"""Command-line interface: ``fpsolver run | validate | info``.
+
+Exit codes: 0 success, 2 bad input (scenario errors, one ``FILE:LINE: key.path:
+message`` line each, no traceback), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import sys
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from importlib import metadata
+from typing import Any
+
+import click
+
+from ._version import __version__
+from .errors import InputError, ScenarioError
+
+__all__ = ["main"]
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+
+
+def _report_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Map exceptions to exit codes and one-line messages."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        try:
+            return func(*args, **kwargs)
+        except ScenarioError as exc:
+            for where, message in exc.problems:
+                click.echo(f"{where}: {message}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+        except InputError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the CLI boundary reports every failure
+            if ctx.find_root().params.get("debug"):
+                traceback.print_exc()
+            click.echo(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fpsolver")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def main(debug: bool, verbose: int) -> None:
+    """Fokker-Planck solvers for how fast optimizers escape loss valleys."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _progress_default() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str))
+@click.option("-o", "--output", type=click.Path(path_type=str), help="Output .nc file (only with a single scenario).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal, off in CI).")
+@_report_errors
+def run(files: tuple[str, ...], output: str | None, progress: bool | None) -> None:
+    """Run scenario FILES and write one netCDF file per scenario."""
+    from .runner import run_scenario
+    from .scenario import load_scenario
+
+    if output is not None and len(files) > 1:
+        raise InputError("-o/--output can only be used with a single scenario file")
+    loaded = [load_scenario(f, output) for f in files]  # validate everything before computing anything
+    show = _progress_default() if progress is None else progress
+    for scenario in loaded:
+        path, ds = run_scenario(scenario, progress=show)
+        click.echo(f"{scenario.source}: wrote {path} ({ds.attrs.get('wall_seconds', '')})")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
+@_report_errors
+def validate(files: tuple[str, ...]) -> None:
+    """Check scenario FILES without computing anything."""
+    from .scenario import load_scenario
+
+    problems: list[tuple[str, str]] = []
+    for f in files:
+        try:
+            scenario = load_scenario(f)
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+            continue
+        grid = scenario.problem.grid
+        click.echo(f"{f}: ok ({'x'.join(map(str, grid.shape))} cells, tasks: {_task_names(scenario)})")
+    if problems:
+        raise ScenarioError(problems)
+
+
+def _task_names(scenario: Any) -> str:
+    return ", ".join(k for k, v in scenario.spec.tasks if v is not None)
+
+
+@main.command()
+def info() -> None:
+    """Versions, registered schemes, solvers and landscapes."""
+    from .landscapes import LIBRARY
+    from .linalg import SOLVERS
+    from .stepping import SCHEMES
+
+    click.echo(f"fpsolver {__version__} on Python {platform.python_version()} ({platform.platform()})")
+    for dep in ("numpy", "scipy", "sympy", "xarray", "h5netcdf", "h5py", "pydantic", "findiff", "matplotlib"):
+        try:
+            version = metadata.version(dep)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        click.echo(f"  {dep:<11} {version}")
+    click.echo(f"time-stepping schemes: {', '.join(SCHEMES)}")
+    click.echo(f"linear solvers:        {', '.join(SOLVERS)}")
+    click.echo(f"landscape kinds:       {', '.join(LIBRARY)} (or 'expression')")
+    click.echo("conventions:           ito, stratonovich, isothermal")

@@ -1,0 +1,225 @@
+"""From a scenario file to solver objects, with every error located in the file.
+
+:func:`load_scenario` parses and validates (schema, then the checks that need
+several keys and the real objects); the result builds a
+:class:`~fpsolver.problem.FokkerPlanck` problem and initial density without any
+further possibility of an input error, so nothing is computed or written for a
+bad file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydantic
+import xarray as xr
+import yaml
+
+from ..boundary import Boundaries
+from ..errors import InputError, ScenarioError
+from ..grid import Axis, Grid
+from ..initial import gaussian
+from ..landscapes import Landscape, library
+from ..linalg import SOLVERS
+from ..models import Overdamped
+from ..problem import FokkerPlanck
+from ..stepping import SCHEMES, steps_for
+from .schema import ExpressionLandscape, Scenario
+from .yamlfile import Located, load_yaml, parse_yaml
+
+__all__ = ["LoadedScenario", "load_scenario", "loads_scenario", "check_output_path"]
+
+DEFAULT_OUTPUT_DIR = "outputs"
+
+
+@dataclass
+class LoadedScenario:
+    """A validated scenario and the objects it describes."""
+
+    spec: Scenario
+    located: Located
+    problem: FokkerPlanck
+    initial: xr.DataArray | None
+    output: Path
+
+    @property
+    def source(self) -> str:
+        return self.located.source
+
+    def resolved_yaml(self) -> str:
+        """The scenario with every default filled in, as YAML."""
+        return yaml.safe_dump(self.spec.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
+def load_scenario(path: str | Path, output: str | Path | None = None) -> LoadedScenario:
+    """Read, validate and build the scenario in ``path``.
+
+    Parameters
+    ----------
+    path
+        The YAML file.
+    output
+        Overrides the file's ``output`` key (e.g. the CLI's ``-o``).
+
+    Raises
+    ------
+    ScenarioError
+        With one ``FILE:LINE: key.path: message`` line per problem.
+    """
+    return _build(load_yaml(path), output)
+
+
+def loads_scenario(text: str, source: str = "<string>", output: str | Path | None = None) -> LoadedScenario:
+    """Like :func:`load_scenario` for YAML text."""
+    return _build(parse_yaml(text, source), output)
+
+
+def _build(located: Located, output: str | Path | None) -> LoadedScenario:
+    spec = _validate(located)
+    with _at(located, ("grid",)):
+        grid = Grid([Axis.uniform(name, a.min, a.max, a.n) for name, a in spec.grid.items()])
+    landscape = _landscape(spec, located, grid)
+    with _at(located, ("boundary",)):
+        boundaries = Boundaries.resolve(_boundary_value(spec.boundary), grid)
+    model = _model(spec, located, landscape, grid)
+    with _at(located, ("solver",)):
+        if spec.solver not in SOLVERS:
+            raise InputError(f"unknown linear solver {spec.solver!r}; choose one of {', '.join(SOLVERS)}")
+    problem = FokkerPlanck(model, grid, boundaries, solver=spec.solver)
+    initial = None
+    if spec.initial is not None:
+        g = spec.initial.gaussian
+        with _at(located, ("initial", "gaussian")):
+            initial = gaussian(grid, g.mean, g.std)
+    _check_tasks(spec, located, boundaries)
+    if output is not None:
+        out_path, where = Path(output), None
+    else:
+        out_path = Path(spec.output) if spec.output else Path(DEFAULT_OUTPUT_DIR) / f"{spec.name}.nc"
+        where = ("output",) if spec.output else ("name",)
+    try:
+        check_output_path(out_path)
+    except InputError as exc:
+        if where is None:
+            raise ScenarioError([(f"{located.source}: output {out_path}", str(exc))]) from None
+        raise located.error(where, str(exc)) from None
+    return LoadedScenario(spec, located, problem, initial, out_path)
+
+
+def _validate(located: Located) -> Scenario:
+    if not isinstance(located.data, dict):
+        raise located.error((), "a scenario file must be a mapping of keys (name, landscape, grid, model, tasks, ...)")
+    try:
+        return Scenario.model_validate(located.data)
+    except pydantic.ValidationError as exc:
+        problems: dict[str, tuple[str, str]] = {}
+        for err in exc.errors():
+            path = located.resolve(err["loc"])
+            message = _message(err)
+            where = located.where(path)
+            problems.setdefault(where, (where, message))
+        raise ScenarioError(list(problems.values())) from None
+
+
+def _message(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    msg = err["msg"]
+    return msg.removeprefix("Value error, ")
+
+
+@contextmanager
+def _at(located: Located, path: tuple[Any, ...]) -> Iterator[None]:
+    """Turn any :class:`InputError` raised inside into a located :class:`ScenarioError`."""
+    try:
+        yield
+    except ScenarioError:
+        raise
+    except InputError as exc:
+        raise located.error(path, str(exc)) from None
+
+
+def _landscape(spec: Scenario, located: Located, grid: Grid) -> Landscape:
+    ls = spec.landscape
+    if isinstance(ls, ExpressionLandscape):
+        path: tuple[Any, ...] = ("landscape", "expression")
+        with _at(located, path):
+            landscape = Landscape.from_expression(ls.expression, grid.position_names)
+    else:
+        path = ("landscape", "kind")
+        params = ls.model_dump(exclude={"kind", "sharpness"}, exclude_none=True)
+        with _at(located, ("landscape",)):
+            landscape = library(ls.kind, **params)
+    missing = [v for v in landscape.variables if v not in grid.names]
+    if missing:
+        raise located.error(path, f"uses variables {missing} that are not grid axes {list(grid.names)}")
+    if ls.sharpness is not None:
+        landscape = landscape.with_sharpness(ls.sharpness)
+    return landscape
+
+
+def _model(spec: Scenario, located: Located, landscape: Landscape, grid: Grid) -> Overdamped:
+    m = spec.model
+    noise_key = "temperature" if m.temperature is not None else "diffusion"
+    with _at(located, ("model", noise_key)):
+        model = Overdamped(landscape, m.temperature, diffusion=m.diffusion, mobility=m.mobility, convention=m.convention)
+    key = noise_key if noise_key == "diffusion" else "mobility"
+    with _at(located, ("model", key)):
+        model.on(grid)
+    return model
+
+
+def _boundary_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+    return value
+
+
+def _check_tasks(spec: Scenario, located: Located, boundaries: Boundaries) -> None:
+    tasks = spec.tasks
+    if tasks.evolve is not None:
+        ev = tasks.evolve
+        if ev.scheme not in SCHEMES:
+            raise located.error(("tasks", "evolve", "scheme"), f"unknown scheme {ev.scheme!r}; choose one of {', '.join(SCHEMES)}")
+        with _at(located, ("tasks", "evolve", "t_end")):
+            steps_for(ev.t_end, ev.dt, "t_end")
+        if ev.save_every is not None:
+            with _at(located, ("tasks", "evolve", "save_every")):
+                steps_for(ev.save_every, ev.dt, "save_every")
+        if spec.initial is None:
+            raise located.error(("tasks", "evolve"), "evolve needs an 'initial' density (add initial: {gaussian: {mean, std}})")
+    if tasks.stationary is not None and not boundaries.conserves_mass:
+        raise located.error(("tasks", "stationary"), "no stationary density exists with absorbing boundaries")
+    if tasks.spectrum is not None:
+        size = int(np.prod([a.n for a in spec.grid.values()]))
+        if tasks.spectrum.k > size:
+            raise located.error(("tasks", "spectrum", "k"), f"k={tasks.spectrum.k} exceeds the number of cells ({size})")
+
+
+def check_output_path(path: Path) -> None:
+    """Raise :class:`InputError` unless a file can be written at ``path`` (nothing is created)."""
+    if path.suffix not in (".nc", ".h5", ".nc4"):
+        raise InputError(f"output {str(path)!r} should end in .nc (netCDF4/HDF5)")
+    if path.is_dir():
+        raise InputError(f"output {str(path)!r} is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    probe = parent
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(f"output {str(path)!r} cannot be created: {str(probe)!r} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"output {str(path)!r} cannot be written: no permission in {str(probe)!r}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError(f"output {str(path)!r} exists and is not writable")

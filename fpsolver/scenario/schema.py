@@ -1,0 +1,237 @@
+"""The scenario file schema (pydantic).
+
+Every key is documented here (``description``); unknown keys are rejected.
+Only type and range checks live here; checks that need several keys at once
+(landscape variables vs grid axes, shapes, multiples of dt...) happen when the
+scenario is built (:mod:`fpsolver.scenario.build`), with the same located errors.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+__all__ = ["Scenario", "AxisSpec", "ModelSpec", "Tasks"]
+
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class AxisSpec(_Strict):
+    """One grid axis of ``n`` equal cells on ``[min, max]``."""
+
+    min: Finite = Field(description="Lower end of the axis.")
+    max: Finite = Field(description="Upper end of the axis (greater than min).")
+    n: int = Field(ge=3, description="Number of cells (at least 3).")
+
+    @field_validator("max")
+    @classmethod
+    def _max_above_min(cls, value: float, info) -> float:
+        low = info.data.get("min")
+        if low is not None and not value > low:
+            raise ValueError(f"max must be greater than min ({low})")
+        return value
+
+
+def _coefficient(value: Any) -> Any:
+    """Coefficient specs: number, expression string, or (nested) list of those."""
+    def entry(v: Any) -> bool:
+        return isinstance(v, (int, float, str)) and not isinstance(v, bool)
+
+    if entry(value) or (isinstance(value, list) and all(entry(v) or (isinstance(v, list) and all(map(entry, v))) for v in value)):
+        return value
+    raise ValueError("expected a number, an expression string, a list of diagonal entries or a matrix (list of rows)")
+
+
+Coefficient = Annotated[Any, Field(json_schema_extra={"type": ["number", "string", "array"]})]
+
+
+class _LandscapeBase(_Strict):
+    sharpness: Positive | None = Field(None, description="Optional k: use L(sqrt(k) * theta) (every Hessian times k).")
+
+
+class ExpressionLandscape(_LandscapeBase):
+    """Landscape from a formula in the grid's position axes, e.g. ``x**4/4 - x**2/2``."""
+
+    expression: str = Field(description="Formula in Python syntax (** for powers); parsed safely, never evaluated.")
+
+
+class QuadraticLandscape(_LandscapeBase):
+    """``0.5 (theta - center)^T H (theta - center)``."""
+
+    kind: Literal["quadratic"]
+    hessian: Union[Finite, list[Finite], list[list[Finite]]] = Field(description="Scalar, diagonal entries or symmetric matrix.")
+    center: list[Finite] | None = Field(None, description="Minimum location (default: origin).")
+    variables: list[str] | None = Field(None, description="Variable names (default x, y, z).")
+
+
+class DoubleWellLandscape(_LandscapeBase):
+    """``height * ((x/width)**2 - 1)**2 + tilt * x``."""
+
+    kind: Literal["double_well"]
+    height: Positive = Field(0.25, description="Barrier height (untilted).")
+    width: Positive = Field(1.0, description="Position of the minima (untilted).")
+    tilt: Finite = Field(0.0, description="Linear tilt.")
+    variable: str = Field("x", description="Variable name.")
+
+
+class CubicWellLandscape(_LandscapeBase):
+    """``height * (3u**2 - 2u**3)``, ``u = x/width``: metastable minimum at 0, barrier at x = width."""
+
+    kind: Literal["cubic_well"]
+    height: Positive = Field(1.0, description="Barrier height.")
+    width: Positive = Field(1.0, description="Barrier position.")
+    variable: str = Field("x", description="Variable name.")
+
+
+class StyblinskiTangLandscape(_LandscapeBase):
+    """``0.5 * sum(theta_i**4 - 16 theta_i**2 + 5 theta_i)``."""
+
+    kind: Literal["styblinski_tang"]
+    variables: list[str] = Field(["x", "y"], description="Variable names.")
+
+
+def _landscape_tag(value: Any) -> str | None:
+    if isinstance(value, ExpressionLandscape):
+        return "expression"
+    if isinstance(value, BaseModel):
+        return getattr(value, "kind", None)
+    if isinstance(value, dict):
+        return "expression" if "expression" in value and "kind" not in value else value.get("kind")
+    return None
+
+
+LandscapeSpec = Annotated[
+    Union[
+        Annotated[ExpressionLandscape, Tag("expression")],
+        Annotated[QuadraticLandscape, Tag("quadratic")],
+        Annotated[DoubleWellLandscape, Tag("double_well")],
+        Annotated[CubicWellLandscape, Tag("cubic_well")],
+        Annotated[StyblinskiTangLandscape, Tag("styblinski_tang")],
+    ],
+    Discriminator(
+        _landscape_tag,
+        custom_error_type="landscape",
+        custom_error_message="give either 'expression' or a 'kind' (quadratic, double_well, cubic_well, styblinski_tang)",
+    ),
+]
+
+
+class ModelSpec(_Strict):
+    """The stochastic model. ``dtheta = -A grad L dt + sqrt(2 D) dW``."""
+
+    kind: Literal["overdamped"] = Field("overdamped", description="Model kind.")
+    temperature: Positive | None = Field(None, description="T > 0; sets D = T * mobility. Give this or diffusion.")
+    diffusion: Coefficient | None = Field(None, description="D: number, expression, diagonal list or matrix.")
+    mobility: Coefficient = Field(1.0, description="A: number, expression, diagonal list or matrix (default 1).")
+    convention: Literal["ito", "stratonovich", "isothermal"] = Field("ito", description="Stochastic calculus when D depends on theta.")
+
+    @field_validator("diffusion", "mobility")
+    @classmethod
+    def _coefficient_form(cls, value: Any) -> Any:
+        return value if value is None else _coefficient(value)
+
+    @model_validator(mode="after")
+    def _one_noise(self) -> ModelSpec:
+        if (self.temperature is None) == (self.diffusion is None):
+            raise ValueError("give exactly one of 'temperature' or 'diffusion'")
+        return self
+
+
+class GaussianSpec(_Strict):
+    """Product Gaussian initial density."""
+
+    mean: list[Finite] = Field(description="One value per grid axis.")
+    std: list[Positive] = Field(description="One positive value per grid axis.")
+
+    @field_validator("mean", "std", mode="before")
+    @classmethod
+    def _scalar_to_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+class InitialSpec(_Strict):
+    """Initial density."""
+
+    gaussian: GaussianSpec = Field(description="Gaussian with mean and std per axis.")
+
+
+class EvolveTask(_Strict):
+    """Time evolution with fixed steps."""
+
+    t_end: Positive = Field(description="End time (a multiple of dt).")
+    dt: Positive = Field(description="Time step.")
+    scheme: str = Field("bdf2", description="euler, cn, bdf2 or trbdf2.")
+    save_every: Positive | None = Field(None, description="Output interval (a multiple of dt); default only start and end.")
+
+
+class StationaryTask(_Strict):
+    """Stationary density by a direct null-space solve (no options)."""
+
+
+class SpectrumTask(_Strict):
+    """Slowest relaxation modes by shift-invert."""
+
+    k: int = Field(3, ge=1, description="Number of modes, including the stationary one.")
+
+
+class Tasks(_Strict):
+    """What to compute; at least one task."""
+
+    evolve: EvolveTask | None = Field(None, description="Time evolution from the initial density.")
+    stationary: StationaryTask | None = Field(None, description="Stationary density; write 'stationary: {}' or 'stationary: true'.")
+    spectrum: SpectrumTask | None = Field(None, description="Slowest relaxation rates and eigenfunctions.")
+
+    @field_validator("stationary", "spectrum", mode="before")
+    @classmethod
+    def _true_means_defaults(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Tasks:
+        if self.evolve is None and self.stationary is None and self.spectrum is None:
+            raise ValueError("no task given: add evolve, stationary or spectrum")
+        return self
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class Scenario(_Strict):
+    """One scenario file: a landscape, a grid, a model, tasks and an output."""
+
+    name: str = Field(description="Run name (letters, digits, _ . -); default output is outputs/NAME.nc.")
+    title: str | None = Field(None, description="Human-readable title for the output file.")
+    landscape: LandscapeSpec = Field(description="The loss landscape.")
+    grid: dict[str, AxisSpec] = Field(min_length=1, description="Axes in order: name -> {min, max, n}.")
+    boundary: Any = Field("reflecting", description="Kind for all sides, or per axis: kind or [lower, upper].")
+    model: ModelSpec = Field(description="The stochastic model.")
+    initial: InitialSpec | None = Field(None, description="Initial density (needed by evolve).")
+    tasks: Tasks = Field(description="What to compute.")
+    solver: str = Field("superlu", description="Linear solver: superlu or krylov.")
+    output: str | None = Field(None, description="Output file (.nc); relative paths are relative to the working directory.")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("name may contain only letters, digits, '_', '.', '-' and must start with a letter or digit")
+        return value
+
+    @field_validator("grid")
+    @classmethod
+    def _axis_names(cls, value: dict[str, AxisSpec]) -> dict[str, AxisSpec]:
+        bad = [k for k in value if not k.isidentifier()]
+        if bad:
+            raise ValueError(f"axis names must be identifiers such as x or y, got {bad}")
+        return value

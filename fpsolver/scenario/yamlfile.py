@@ -1,0 +1,139 @@
+"""YAML loading that remembers where every key came from.
+
+Scenario files are data: they are read with PyYAML's safe loader (no Python
+objects, no code) and, on the way, every mapping key and sequence item records
+its 1-based line so that errors can say ``FILE:LINE: key.path: message``.
+Duplicate keys, which plain YAML loading silently collapses, are rejected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ScenarioError
+
+__all__ = ["Located", "load_yaml", "parse_yaml", "key_path"]
+
+Path_ = tuple[Any, ...]
+
+
+@dataclass
+class Located:
+    """Parsed YAML data plus the line of every key path."""
+
+    data: Any
+    source: str
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line(self, path: Path_) -> int:
+        """Line of ``path``, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path and path not in self.lines:
+            path = path[:-1]
+        return self.lines.get(path, 1)
+
+    def resolve(self, loc: Path_) -> Path_:
+        """Map a validation location onto a path that exists in the data.
+
+        Elements that are not keys or indices of the data (such as the names of
+        union members or discriminator tags in pydantic locations) are dropped.
+        """
+        node, path = self.data, []
+        for part in loc:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+                path.append(part)
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+                path.append(part)
+            elif isinstance(node, dict) and isinstance(part, str) and not _is_type_label(part):
+                # A key the data lacks (missing or extra): still name it.
+                path.append(part)
+                break
+        return tuple(path)
+
+    def where(self, path: Path_) -> str:
+        """``FILE:LINE: key.path`` for ``path``."""
+        path = tuple(path)
+        key = key_path(path)
+        return f"{self.source}:{self.line(path)}" + (f": {key}" if key else "")
+
+    def error(self, path: Path_, message: str) -> ScenarioError:
+        """A located :class:`ScenarioError`."""
+        return ScenarioError([(self.where(path), message)])
+
+
+def _is_type_label(part: str) -> bool:
+    # pydantic labels union members by their type, e.g. 'float', 'list[float]', 'function-after[...]'.
+    return any(ch in part for ch in "[]()") or part in {"str", "int", "float", "bool", "dict", "list", "none"}
+
+
+def key_path(path: Path_) -> str:
+    """Dotted key path, with list indices in brackets: ``tasks.evolve.dt``, ``initial.gaussian.mean[1]``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_yaml(path: str | Path) -> Located:
+    """Read and parse a scenario file (errors name the file and line)."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([(source, "file not found")]) from None
+    except IsADirectoryError:
+        raise ScenarioError([(source, "is a directory, not a scenario file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError([(source, f"cannot be read ({exc})")]) from None
+    return parse_yaml(text, source)
+
+
+def parse_yaml(text: str, source: str = "<string>") -> Located:
+    """Parse YAML text, recording key lines."""
+    located = Located(None, source)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ScenarioError([(f"{source}:1", "the file is empty")])
+        located.data = _construct(loader, node, (), located)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ScenarioError([(f"{source}:{line}", f"YAML syntax error: {exc.problem or exc.context}")]) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError([(f"{source}:1", f"YAML error: {exc}")]) from None
+    finally:
+        loader.dispose()
+    located.lines.setdefault((), 1)
+    return located
+
+
+def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, located: Located) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, (str, int, float, bool)):
+                raise ScenarioError([(f"{located.source}:{line}", f"unsupported key {key!r}")])
+            if key in out:
+                where = f"{located.source}:{line}: {key_path(path + (key,))}"
+                raise ScenarioError([(where, f"duplicate key (first given on line {located.lines[path + (key,)]})")])
+            located.lines[path + (key,)] = line
+            out[key] = _construct(loader, value_node, path + (key,), located)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for i, item in enumerate(node.value):
+            located.lines[path + (i,)] = item.start_mark.line + 1
+            items.append(_construct(loader, item, path + (i,), located))
+        return items
+    return loader.construct_object(node, deep=True)
