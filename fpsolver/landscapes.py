@@ -112,7 +112,7 @@ class Landscape:
 
     @classmethod
     def double_well(cls, height: float = 0.25, width: float = 1.0, tilt: float = 0.0, variable: str = "x") -> Landscape:
-        r""":math:`h((x/w)^2-1)^2 + \tau x`; the default is :math:`x^4/4 - x^2/2`."""
+        r""":math:`h((x/w)^2-1)^2 + \tau x`; the default is :math:`x^4/4 - x^2/2 + 1/4` (minima at 0)."""
         _positive(height=height, width=width)
         x = sp.Symbol(variable, real=True)
         expr = _num(height) * ((x / _num(width)) ** 2 - 1) ** 2 + _num(tilt) * x

@@ -18,6 +18,8 @@ Spectrum
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,13 +27,16 @@ import scipy.linalg as sla
 import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
-from .errors import InputError, SolverError
+from .errors import FPSolverWarning, InputError, SolverError
 from .linalg import factorize
 
 __all__ = ["stationary_density", "slowest_modes", "Modes", "DENSE_LIMIT"]
 
 #: Problems with at most this many cells use dense eigen-solves.
 DENSE_LIMIT = 600
+
+#: Relative size below which stationary values are round-off (set to zero).
+ROUND_OFF = 1e-13
 
 #: Default shift, relative to the largest diagonal entry of the generator.
 RELATIVE_SHIFT = 1e-9
@@ -59,7 +64,19 @@ def stationary_density(operator: sps.spmatrix, volumes: np.ndarray, anchor: int,
     mass = float(volumes @ p)
     if not mass > 0:
         raise SolverError("the stationary solve did not produce a positive density")
-    return p / mass
+    p = p / mass
+    # Where the exact density underflows (e^-250 next to the peak), the LU solve leaves round-off
+    # of either sign; such values are zero to working precision.
+    floor = ROUND_OFF * np.abs(p).max()
+    p[np.abs(p) <= floor] = 0.0
+    if p.min() < 0:
+        warnings.warn(
+            f"the stationary density has negative values down to {p.min():.3g} (peak {p.max():.3g}): "
+            "the grid is too coarse for the off-diagonal diffusion at this temperature",
+            FPSolverWarning,
+            stacklevel=3,
+        )
+    return p
 
 
 @dataclass(frozen=True)

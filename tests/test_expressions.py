@@ -1,0 +1,66 @@
+"""Safe expression parsing: formulas are translated, never evaluated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from fpsolver.errors import ExpressionError
+from fpsolver.expressions import lambdify, parse_condition, parse_expression
+
+
+def test_arithmetic_and_functions():
+    expr = parse_expression("x**4/4 - x**2/2 + exp(-y) * sin(pi*x) + sqrt(abs(y))", ["x", "y"])
+    f = lambdify(expr, ["x", "y"])
+    x, y = 0.3, -1.7
+    expected = x**4 / 4 - x**2 / 2 + np.exp(-y) * np.sin(np.pi * x) + np.sqrt(abs(y))
+    assert f(np.array(x), np.array(y)) == pytest.approx(expected, rel=1e-14)
+
+
+def test_constant_expression_broadcasts():
+    f = lambdify(parse_expression("2.5", ["x"]), ["x"])
+    assert f(np.zeros((3, 4))).shape == (3, 4)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('touch /tmp/fpsolver_pwned')",
+        "x.__class__",
+        "(lambda: 1)()",
+        "open('setup.cfg')",
+        "eval('1')",
+        "[x, x]",
+        "x[0]",
+        "'text'",
+        "x if x else 1",
+        "exp(x=1)",
+        "True + x",
+        "x @ x",
+        "f(x)",
+        "",
+        "x +",
+        "1j * x",
+    ],
+)
+def test_unsafe_or_invalid_expressions_are_rejected(text, tmp_path):
+    with pytest.raises(ExpressionError):
+        parse_expression(text, ["x"])
+    assert not __import__("os").path.exists("/tmp/fpsolver_pwned")
+
+
+def test_unknown_variable_and_caret_hint():
+    with pytest.raises(ExpressionError, match="unknown name 'z'"):
+        parse_expression("x + z", ["x", "y"])
+    with pytest.raises(ExpressionError, match=r"use \*\* for powers"):
+        parse_expression("x^2", ["x"])
+
+
+def test_conditions():
+    cond = parse_condition("x >= 1 and y < 0", ["x", "y"])
+    assert isinstance(cond, sp.And)
+    with pytest.raises(ExpressionError, match="expected a condition"):
+        parse_condition("x + 1", ["x"])
+    with pytest.raises(ExpressionError):
+        parse_expression("x >= 1", ["x"])
