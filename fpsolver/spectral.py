@@ -126,5 +126,10 @@ def slowest_modes(operator: sps.spmatrix, k: int, shift: float | None = None, so
             values, vectors = spla.eigs(operator, k=want, sigma=sigma, OPinv=opinv, which="LM", tol=1e-13, maxiter=50 * n)
         except spla.ArpackNoConvergence as exc:
             raise SolverError(f"the eigen-solver did not converge ({exc})") from None
+        except SolverError as exc:
+            raise SolverError(
+                f"shift-invert needs accurate solves of L - sigma I with sigma = {sigma:.3g} ({exc}); "
+                "use the 'superlu' solver, or pass a larger shift (near the rates sought)"
+            ) from None
     order = np.lexsort((np.abs(values.imag), -values.real))[:k]
     return Modes(values[order], vectors[:, order])
