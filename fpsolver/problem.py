@@ -16,8 +16,19 @@ from .boundary import Boundaries, BoundarySpec
 from .errors import InputError
 from .fields_xr import DENSITY_ATTRS, from_field, to_dataarray
 from .grid import Grid
+from .linalg import factorize
 from .models import Overdamped
 from .operators.overdamped import overdamped_generator
+from .rates import (
+    backward_mfpt,
+    chain_mfpt_1d,
+    committor,
+    jump_rates,
+    log_detailed_balance_weights,
+    region_mask,
+    start_cells,
+    warn_if_imprecise,
+)
 from .spectral import slowest_modes, stationary_density
 from .stepping import Callback, MassCheck, ProgressBar, SystemCache, integrate, steps_for
 
@@ -187,6 +198,103 @@ class FokkerPlanck:
         )
         ds.attrs.update(self.attrs())
         return ds
+
+    def mfpt(self, start: Sequence[float] | None = None, target: str | np.ndarray | None = None) -> xr.DataArray | float:
+        r"""Mean first-passage time to the target, from the backward equation of the same discrete operator.
+
+        Parameters
+        ----------
+        start
+            A point (one coordinate per axis). Given: the MFPT from there (multilinear
+            interpolation between cell centres) as a float. Omitted: the MFPT from every cell.
+        target
+            A region such as ``"x >= 0.5"`` (cells whose centres satisfy it absorb), or a boolean
+            mask; probability leaving through absorbing faces always counts as reaching the target.
+
+        Notes
+        -----
+        In 1-D the exact birth–death formula is evaluated subtraction-free in log space, so
+        times up to ~1e300 keep their digits. Otherwise one sparse solve of
+        :math:`Q^\top\tau = -1`; it loses digits once :math:`\tau\,\max|Q_{ii}|` exceeds ~1e10,
+        and warns (:class:`~fpsolver.errors.FPSolverWarning`) when it does.
+        """
+        target_mask = self._target_mask(target)
+        q = jump_rates(self.operator, self.volumes)
+        tau = None
+        if self.grid.ndim == 1:
+            log_pi = log_detailed_balance_weights(q, self.grid)
+            if log_pi is not None:
+                tau = chain_mfpt_1d(q, log_pi, target_mask)
+        if tau is None:
+            tau = backward_mfpt(q, ~target_mask, self.solver)
+            warn_if_imprecise(tau, q)
+        if start is None:
+            attrs = {"long_name": "mean first-passage time to the target", "units": TIME_UNITS}
+            return to_dataarray(self.grid, tau, "mfpt", attrs)
+        if target_mask[self._cell_of(start)]:
+            raise InputError(f"the start {list(start)} lies inside the target")
+        cells, weights = start_cells(self.grid, start)
+        return float(np.dot(weights, tau[cells]))
+
+    def flux_over_population(self, start: Sequence[float], target: str | np.ndarray | None = None) -> xr.Dataset:
+        r"""Steady flux-over-population rate: a unit source in the start cell, the target absorbing.
+
+        The steady density solves :math:`\mathcal L p = -\delta_{\rm start}` on the free cells; the
+        flux into the target equals the source (1), so the rate is :math:`1/n` with :math:`n` the
+        steady population. On the same chain :math:`n` equals the MFPT from the start cell
+        (Hill relation), to round-off.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``rate`` (scalar), ``population`` (scalar) and the steady density ``p_source``.
+        """
+        target_mask = self._target_mask(target)
+        cell = self._cell_of(start)
+        if target_mask[cell]:
+            raise InputError(f"the start {list(start)} lies inside the target")
+        free = ~target_mask
+        source = np.zeros(self.grid.size)
+        source[cell] = 1.0 / self.volumes[cell]
+        p = np.zeros(self.grid.size)
+        system = sps.csr_matrix(self.operator)[free][:, free]
+        p[free] = factorize(system, self.solver).solve(-source[free])
+        population = float(self.volumes @ p)
+        ds = xr.Dataset(
+            {
+                "rate": ((), 1.0 / population, {"long_name": "steady flux-over-population rate", "units": f"1 / ({TIME_UNITS})"}),
+                "population": ((), population, {"long_name": "steady population for a unit source", "units": TIME_UNITS}),
+                "p_source": to_dataarray(self.grid, p, "p_source", {**DENSITY_ATTRS, "long_name": "steady density with a unit source"}),
+            }
+        )
+        ds.attrs.update(self.attrs())
+        return ds
+
+    def committor(self, start: str | np.ndarray, target: str | np.ndarray | None = None) -> xr.DataArray:
+        """Probability of reaching the ``start`` region before the ``target`` (1 on start, 0 on target).
+
+        Regions as for :meth:`mfpt`; absorbing faces count as target.
+        """
+        start_mask = region_mask(self.grid, start, "start")
+        target_mask = self._target_mask(target)
+        if np.any(start_mask & target_mask):
+            raise InputError("the start and target regions overlap")
+        h = committor(jump_rates(self.operator, self.volumes), start_mask, target_mask, self.solver)
+        attrs = {"long_name": "committor: probability to reach the start region before the target", "units": "1"}
+        return to_dataarray(self.grid, h, "committor", attrs)
+
+    def _target_mask(self, target: str | np.ndarray | None) -> np.ndarray:
+        if target is None:
+            if self.boundaries.conserves_mass:
+                raise InputError("no target: give target= (a region such as 'x >= 1') or make a boundary absorbing")
+            return np.zeros(self.grid.size, bool)
+        mask = region_mask(self.grid, target, "target")
+        if mask.all():
+            raise InputError("the target region covers the whole grid")
+        return mask
+
+    def _cell_of(self, point: Sequence[float]) -> int:
+        return int(np.ravel_multi_index(self.grid.locate(point), self.grid.shape))
 
     def _landscape_on_cells(self) -> np.ndarray:
         points = dict(zip(self.grid.names, self.grid.mesh()))

@@ -1,0 +1,193 @@
+r"""Closed-form rate theory, and an independent 1-D mean first-passage time by quadrature.
+
+Formulas follow Hänggi, Talkner & Borkovec, Rev. Mod. Phys. 62, 251 (1990) and Risken,
+*The Fokker–Planck Equation*; temperatures with :math:`k_B = 1`; rates :math:`k = 1/\tau`.
+
+=============================  ==================================================================
+function                       formula
+=============================  ==================================================================
+:func:`kramers_overdamped`     :math:`k = \frac{\mu}{2\pi}\sqrt{U''_a|U''_b|}\,e^{-\Delta U/T}`
+:func:`eyring_kramers`         :math:`k = \frac{\lambda_+}{2\pi}\sqrt{\det H_a/|\det H_b|}\,e^{-\Delta U/T}`
+:func:`kramers_moderate`       :math:`k = \frac{\omega_0}{2\pi}\frac{\sqrt{\gamma^2/4+\omega_b^2}-\gamma/2}{\omega_b}e^{-\Delta U/T}`
+:func:`energy_diffusion`       :math:`k = \frac{\gamma S_b}{T}\frac{\omega_0}{2\pi}e^{-\Delta U/T}`
+:func:`turnover_factor`        Mel'nikov–Meshkov :math:`A(\Delta)`
+:func:`mfpt_1d`                exact 1-D MFPT by quadrature, in log space (any convention)
+=============================  ==================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.integrate as si
+
+from .errors import InputError
+from .models import CONVENTIONS
+
+__all__ = [
+    "kramers_overdamped",
+    "eyring_kramers",
+    "kramers_moderate",
+    "energy_diffusion",
+    "turnover_factor",
+    "mfpt_1d",
+    "log_mfpt_1d",
+]
+
+
+def _positive(**values: float) -> None:
+    for name, value in values.items():
+        if not np.all(np.asarray(value) > 0):
+            raise InputError(f"{name} must be positive, got {value!r}")
+
+
+def kramers_overdamped(curvature_min: float, curvature_barrier: float, barrier: float, temperature: float, mobility: float = 1.0) -> float:
+    r"""Overdamped 1-D Kramers rate past the barrier, :math:`\frac{\mu}{2\pi}\sqrt{U''_a|U''_b|}e^{-\Delta U/T}`.
+
+    The mean first-passage time to the barrier *top* is about half of :math:`1/k`.
+    """
+    _positive(curvature_min=curvature_min, temperature=temperature, mobility=mobility)
+    return mobility / (2 * np.pi) * np.sqrt(curvature_min * abs(curvature_barrier)) * np.exp(-barrier / temperature)
+
+
+def eyring_kramers(hessian_min: np.ndarray, hessian_saddle: np.ndarray, barrier: float, temperature: float, mobility: np.ndarray | float = 1.0) -> float:
+    r"""Eyring–Kramers (Langer) rate for overdamped dynamics :math:`\dot\theta = -\mu\nabla U + \text{noise}`, uniform T.
+
+    :math:`\lambda_+` is minus the negative eigenvalue of :math:`\mu H_b`.
+    """
+    ha, hb = np.atleast_2d(hessian_min), np.atleast_2d(hessian_saddle)
+    mu = np.asarray(mobility, dtype=float) * (np.eye(ha.shape[0]) if np.ndim(mobility) == 0 else 1.0)
+    mu = np.diag(mu) if mu.ndim == 1 else mu
+    growth = np.linalg.eigvals(mu @ hb).real
+    if np.sum(growth < 0) != 1:
+        raise InputError("the saddle Hessian (times the mobility) must have exactly one negative eigenvalue")
+    lam = -growth.min()
+    return lam / (2 * np.pi) * np.sqrt(np.linalg.det(ha) / abs(np.linalg.det(hb))) * np.exp(-barrier / temperature)
+
+
+def kramers_moderate(omega_min: float, omega_barrier: float, damping: float, barrier: float, temperature: float) -> float:
+    r"""Kramers rate at moderate-to-strong damping γ (Langevin :math:`m\ddot x = -U' - m\gamma\dot x + \text{noise}`)."""
+    _positive(omega_min=omega_min, omega_barrier=omega_barrier, damping=damping, temperature=temperature)
+    transmission = (np.sqrt(damping**2 / 4 + omega_barrier**2) - damping / 2) / omega_barrier
+    return omega_min / (2 * np.pi) * transmission * np.exp(-barrier / temperature)
+
+
+def energy_diffusion(omega_min: float, damping: float, action: float, barrier: float, temperature: float) -> float:
+    r"""Weak-damping (energy-diffusion) rate :math:`\frac{\gamma S_b}{T}\frac{\omega_0}{2\pi}e^{-\Delta U/T}`,
+    with :math:`S_b` the action of the orbit at the barrier energy."""
+    _positive(omega_min=omega_min, damping=damping, action=action, temperature=temperature)
+    return damping * action / temperature * omega_min / (2 * np.pi) * np.exp(-barrier / temperature)
+
+
+def turnover_factor(delta: float) -> float:
+    r"""Mel'nikov–Meshkov depopulation factor
+
+    .. math:: A(\Delta) = \exp\left\{\frac1\pi\int_{-\infty}^{\infty}
+              \frac{\ln\left[1 - e^{-\Delta(1+x^2)/4}\right]}{1+x^2}\,dx\right\},
+
+    with :math:`A \approx \Delta` as :math:`\Delta\to0` and :math:`A\to1` as :math:`\Delta\to\infty`;
+    the turnover rate is :math:`A(\Delta)\,k_{\rm Kramers}`, :math:`\Delta = \gamma S_b/T`.
+    """
+    _positive(delta=delta)
+
+    def integrand(x: float) -> float:
+        return float(np.log(-np.expm1(-delta * (1 + x * x) / 4)) / (1 + x * x))
+
+    value, _ = si.quad(integrand, -np.inf, np.inf, limit=200, epsabs=1e-14, epsrel=1e-12)
+    return float(np.exp(value / np.pi))
+
+
+def log_mfpt_1d(
+    drift: Callable[[np.ndarray], np.ndarray],
+    diffusion: Callable[[np.ndarray], np.ndarray],
+    reflecting: float,
+    absorbing: float,
+    start: float,
+    convention: str = "ito",
+    points: int = 2**16,
+    breakpoints: Sequence[float] = (),
+) -> float:
+    r"""Natural log of the exact mean first-passage time of a 1-D diffusion, by quadrature.
+
+    For the Itô equation :math:`dx = a\,dt + \sqrt{2D}\,dW`, reflecting at ``reflecting``,
+    absorbing at ``absorbing`` (either side),
+
+    .. math::
+
+        T(x_0) = \int_{x_0}^{x_b} dy\,\psi(y)\int_{x_L}^{y}\frac{dz}{D(z)\psi(z)},\qquad
+        \psi = e^{-\Phi},\ \Phi' = \frac{a_{\rm eff}}{D},
+
+    where :math:`a_{\rm eff}` is :math:`a` (Itô), :math:`a + D'/2` (Stratonovich) or
+    :math:`a + D'` (isothermal). Everything is evaluated in log space (cumulative Simpson
+    sums shifted by their maxima), so it works for barriers of hundreds of T. This is
+    independent of fpsolver's operators and serves as their reference.
+
+    Parameters
+    ----------
+    drift, diffusion
+        Vectorised :math:`a(x)` (the physical drift, e.g. :math:`-AL'`) and :math:`D(x) > 0`.
+    reflecting, absorbing
+        Positions of the reflecting and the absorbing end.
+    start
+        Starting point, between the two ends.
+    convention
+        ``"ito"``, ``"stratonovich"`` or ``"isothermal"``.
+    points
+        Total quadrature points; ~1e-12 relative accuracy for smooth data.
+    breakpoints
+        Points where a or D is not smooth (kinks of D, jumps of D'): the quadrature splits
+        there, taking one-sided derivatives, and keeps its fourth order. Without them a kink
+        costs the quadrature its order (measured: 6e-4 error at 65k points for |L''|-type noise).
+    """
+    if convention not in CONVENTIONS:
+        raise InputError(f"unknown convention {convention!r}")
+    lo, hi = sorted((reflecting, absorbing))
+    if not lo <= start <= hi:
+        raise InputError(f"start {start} must lie between {lo} and {hi}")
+    sign = 1.0 if absorbing > reflecting else -1.0
+    # Work in u = sign * x, which runs from the reflecting to the absorbing end, split at breakpoints.
+    ends = np.unique(np.concatenate([[lo, hi], [b for b in breakpoints if lo < b < hi]]))
+    edges = sign * ends if sign > 0 else (sign * ends)[::-1]
+    segments = []
+    for left, right in zip(edges[:-1], edges[1:]):
+        count = max(5, int(points * (right - left) / (edges[-1] - edges[0])) | 1)
+        u = np.linspace(left, right, count)
+        x = sign * u
+        d = np.asarray(diffusion(x), dtype=float) * np.ones_like(u)
+        if np.any(d <= 0):
+            raise InputError("the diffusion must be positive on the interval")
+        d_prime_u = np.gradient(d, u, edge_order=2)  # one-sided at the segment ends
+        a_eff = sign * np.asarray(drift(x), dtype=float) + (1.0 - CONVENTIONS[convention]) * d_prime_u
+        segments.append((u, d, a_eff / d))
+    phi = _chained([s[2] for s in segments], [s[0] for s in segments])
+    shift = max(p.max() for p in phi)
+    inner = _chained([np.exp(p - shift) / s[1] for p, s in zip(phi, segments)], [s[0] for s in segments])
+    u_all = np.concatenate([s[0] for s in segments])
+    with np.errstate(divide="ignore"):
+        log_outer = np.concatenate([np.log(i) + shift - p for i, p in zip(inner, phi)])
+    top = log_outer.max()
+    # Integrate from the absorbing end backwards, then interpolate at the start.
+    pieces, offsets = [], np.cumsum([0] + [s[0].size for s in segments])
+    values = np.exp(log_outer - top)
+    reversed_u = [-s[0][::-1] for s in segments[::-1]]
+    reversed_v = [values[o:e][::-1] for o, e in zip(offsets[:-1][::-1], offsets[1:][::-1])]
+    pieces = _chained(reversed_v, reversed_u)
+    tail = np.concatenate(pieces)[::-1]
+    value = float(np.interp(sign * start, u_all, tail))
+    return float(np.log(value) + top) if value > 0 else -np.inf
+
+
+def _chained(values: list[np.ndarray], nodes: list[np.ndarray]) -> list[np.ndarray]:
+    """Cumulative Simpson integrals over consecutive segments, each continuing from the last."""
+    out, carry = [], 0.0
+    for v, u in zip(values, nodes):
+        piece = carry + si.cumulative_simpson(v, x=u, initial=0.0)
+        out.append(piece)
+        carry = float(piece[-1])
+    return out
+
+
+def mfpt_1d(*args, **kwargs) -> float:
+    """:func:`log_mfpt_1d`, exponentiated (overflows to inf beyond ~1e308)."""
+    return float(np.exp(log_mfpt_1d(*args, **kwargs)))
