@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
+
+from scipy import ndimage
 
 import numpy as np
 import scipy.sparse as sps
 import xarray as xr
 
 from .boundary import Boundaries, BoundarySpec
-from .errors import InputError
+from .errors import FPSolverWarning, InputError
+from .critical import critical_points
 from .fields_xr import DENSITY_ATTRS, from_field, to_dataarray
 from .grid import Grid
 from .linalg import factorize
@@ -25,16 +29,26 @@ from .rates import (
     committor,
     jump_rates,
     log_detailed_balance_weights,
+    face_leak,
+    mfpt_log_from_basin,
     region_mask,
     start_cells,
     warn_if_imprecise,
+    DIRECT_PRECISION_LIMIT,
 )
 from .spectral import slowest_modes, stationary_density
+from .theory import eyring_kramers
 from .stepping import Callback, MassCheck, ProgressBar, SystemCache, integrate, steps_for
 
 __all__ = ["FokkerPlanck"]
 
 logger = logging.getLogger(__name__)
+
+#: Rates below eps-level of the fastest jump rate (scale / rate above 1 / this) have no digits left.
+DIRECT_NO_DIGITS = 1e-15
+
+#: Methods of :meth:`FokkerPlanck.escape_rate`.
+ESCAPE_METHODS = ("mfpt", "flux", "committor", "eigen")
 
 TIME_UNITS = "model time (for optimizer-derived models: SGD time t = k * learning rate)"
 
@@ -224,7 +238,7 @@ class FokkerPlanck:
         if self.grid.ndim == 1:
             log_pi = log_detailed_balance_weights(q, self.grid)
             if log_pi is not None:
-                tau = chain_mfpt_1d(q, log_pi, target_mask)
+                tau = chain_mfpt_1d(q, log_pi, target_mask, self._leak(q))
         if tau is None:
             tau = backward_mfpt(q, ~target_mask, self.solver)
             warn_if_imprecise(tau, q)
@@ -283,6 +297,135 @@ class FokkerPlanck:
         attrs = {"long_name": "committor: probability to reach the start region before the target", "units": "1"}
         return to_dataarray(self.grid, h, "committor", attrs)
 
+    def escape_rate(
+        self,
+        start: Sequence[float],
+        target: str | np.ndarray | None = None,
+        methods: Sequence[str] = ("mfpt", "flux", "committor", "eigen"),
+    ) -> xr.Dataset:
+        """Escape rate from ``start`` to ``target`` by several methods, beside the rate theory.
+
+        Methods
+        -------
+        ``mfpt``
+            1 / mean first-passage time from the start point (:meth:`mfpt`).
+        ``flux``
+            Steady flux over population with a unit source in the start cell (equals ``mfpt``
+            at the cell centre by the Hill relation).
+        ``committor``
+            Capacity over population, cap(A, B) / Σ π h, with the committor h between the thermal
+            basin A = {L ≤ L(start) + T} around the start and the target (detailed balance needed).
+            Stays accurate at any barrier height; differs from ``mfpt`` by the in-basin
+            relaxation time (relative O(e^{-ΔL/T})).
+        ``eigen``
+            Slowest decay rate of the survival probability (target absorbing).
+
+        Returns
+        -------
+        xarray.Dataset
+            ``escape_rate`` (method), ``kramers_rate`` (Kramers / Eyring–Kramers, from the minimum
+            nearest the start and the lowest index-1 saddle outside the target), ``barrier``, the
+            positions and Hessian eigenvalues used (dim ``coordinate``), ``population`` (flux method).
+        """
+        unknown = [m for m in methods if m not in ESCAPE_METHODS]
+        if unknown or not methods:
+            raise InputError(f"unknown escape-rate method(s) {unknown}; choose from {', '.join(ESCAPE_METHODS)}")
+        target_mask = self._target_mask(target)
+        if target_mask[self._cell_of(start)]:
+            raise InputError(f"the start {list(start)} lies inside the target")
+        theory = self._barrier(start, target_mask)
+        scale = float(np.abs(self.operator.diagonal()).max())  # fastest jump rate
+        values, population = [], np.nan
+        for method in methods:
+            if method == "mfpt":
+                rate = 1.0 / self.mfpt(start, target)
+                if self.grid.ndim > 1:
+                    rate = _checked(rate, scale, method)
+            elif method == "flux":
+                flux = self.flux_over_population(start, target)
+                rate = _checked(float(flux["rate"]), scale, method)
+                population = float(flux["population"]) if np.isfinite(rate) else np.nan
+            elif method == "committor":
+                rate = self._committor_rate(start, target_mask)
+            else:
+                free = ~target_mask
+                rate = _checked(float(slowest_modes(sps.csr_matrix(self.operator)[free][:, free], 1, None, self.solver).rates[0]), scale, method)
+            values.append(rate)
+        unit = f"1 / ({TIME_UNITS})"
+        names = list(self.model.landscape.variables)
+        ds = xr.Dataset(
+            {
+                "escape_rate": (("method",), np.array(values), {"long_name": "escape rate", "units": unit}),
+                "kramers_rate": ((), theory["rate"], {"long_name": "Kramers / Eyring-Kramers rate", "units": unit}),
+                "barrier": ((), theory["barrier"], {"long_name": "barrier L(saddle) - L(minimum)", "units": "loss"}),
+                "minimum": (("coordinate",), theory["minimum"], {"long_name": "minimum nearest the start", "units": "1"}),
+                "saddle": (("coordinate",), theory["saddle"], {"long_name": "index-1 saddle", "units": "1"}),
+                "hessian_minimum": (("coordinate",), theory["h_min"], {"long_name": "Hessian eigenvalues at the minimum", "units": "loss"}),
+                "hessian_saddle": (("coordinate",), theory["h_saddle"], {"long_name": "Hessian eigenvalues at the saddle", "units": "loss"}),
+                "population": ((), population, {"long_name": "steady population for a unit source (flux method)", "units": TIME_UNITS}),
+            },
+            coords={"method": ("method", list(methods)), "coordinate": ("coordinate", names)},
+        )
+        ds.attrs.update(self.attrs())
+        ds.attrs["time_units"] = TIME_UNITS
+        ds.attrs["kramers_note"] = theory["note"]
+        return ds
+
+    def _barrier(self, start: Sequence[float], target_mask: np.ndarray) -> dict[str, Any]:
+        """Minimum nearest the start, lowest index-1 saddle above it outside the target, and the Kramers rate."""
+        land = self.model.landscape
+        points = critical_points(land, self.grid)
+        minima = [p for p in points if p.index == 0]
+        position = np.array([start[self.grid.index(v)] for v in land.variables], dtype=float)
+        if not minima:
+            raise InputError("no minimum of the landscape lies inside the grid")
+        a = min(minima, key=lambda p: np.linalg.norm(p.position - position))
+        saddles = [
+            p for p in points
+            if p.index == 1 and p.value > a.value and not target_mask[self._cell_of(self._full_point(p.position))]
+        ]
+        if not saddles:
+            raise InputError("no barrier found: no index-1 saddle above the start's minimum lies outside the target")
+        b = saddles[0]
+        barrier = b.value - a.value
+        rate, note = np.nan, "Kramers / Eyring-Kramers need D = T * mobility with constant mobility"
+        coeffs = self.coefficients
+        if self.model.temperature is not None and coeffs.mobility.constant:
+            mobility = coeffs.mobility({n: np.zeros(1) for n in coeffs.dims})[..., 0]
+            keep = [coeffs.dims.index(v) for v in land.variables]
+            h_min, h_saddle = land.hessian(*a.position), land.hessian(*b.position)
+            rate = eyring_kramers(h_min, h_saddle, barrier, self.model.temperature, mobility[np.ix_(keep, keep)])
+            note = "Eyring-Kramers (overdamped, uniform temperature)"
+        return {"rate": float(rate), "barrier": barrier, "minimum": a.position, "saddle": b.position, "h_min": a.eigenvalues, "h_saddle": b.eigenvalues, "note": note}
+
+    def _full_point(self, position: np.ndarray) -> list[float]:
+        """A grid point from landscape coordinates (other axes at their centre)."""
+        land_vars = self.model.landscape.variables
+        return [float(position[land_vars.index(ax.name)]) if ax.name in land_vars else 0.5 * (ax.lo + ax.hi) for ax in self.grid]
+
+    def _committor_rate(self, start: Sequence[float], target_mask: np.ndarray) -> float:
+        q = jump_rates(self.operator, self.volumes)
+        log_pi = log_detailed_balance_weights(q, self.grid)
+        if log_pi is None:
+            return float("nan")
+        energy = self._landscape_on_cells()
+        cell = self._cell_of(start)
+        scale = self._thermal_energy(start)
+        basin = _connected(self.grid, (energy <= energy[cell] + scale) & ~target_mask, cell)
+        return float(np.exp(-mfpt_log_from_basin(q, log_pi, basin, target_mask, self._leak(q), self.solver)))
+
+    def _leak(self, q: sps.spmatrix) -> np.ndarray:
+        sides = [(lo == "absorbing", hi == "absorbing") for lo, hi in self.boundaries.sides]
+        return face_leak(q, self.grid, sides)
+
+    def _thermal_energy(self, start: Sequence[float]) -> float:
+        if self.model.temperature is not None:
+            return self.model.temperature
+        point = {name: np.array([v]) for name, v in zip(self.grid.names, start)}
+        d = self.coefficients.diffusion(point)[..., 0]
+        a = self.coefficients.mobility(point)[..., 0]
+        return float(np.trace(d) / np.trace(a))
+
     def _target_mask(self, target: str | np.ndarray | None) -> np.ndarray:
         if target is None:
             if self.boundaries.conserves_mass:
@@ -300,3 +443,24 @@ class FokkerPlanck:
         points = dict(zip(self.grid.names, self.grid.mesh()))
         land = self.model.landscape
         return np.broadcast_to(land.value(**{v: points[v] for v in land.variables}), self.grid.shape).ravel()
+
+
+def _checked(rate: float, scale: float, method: str) -> float:
+    """A rate from a direct solve: warn where it loses digits, NaN where none are left.
+
+    Direct solves of the backward or steady equations carry a relative error of about
+    eps * scale / rate (THEORY.md §6; measured 5e-5 at scale/rate = 7e12).
+    """
+    if not (rate > 0 and np.isfinite(rate)) or scale / rate > 1.0 / DIRECT_NO_DIGITS:
+        warnings.warn(f"escape rate by '{method}': no digits left at this barrier (use the 'committor' method)", FPSolverWarning, stacklevel=3)
+        return float("nan")
+    if scale / rate > DIRECT_PRECISION_LIMIT:
+        warnings.warn(f"escape rate by '{method}': up to {np.log10(scale / rate):.0f} of 16 digits lost (use the 'committor' method)", FPSolverWarning, stacklevel=3)
+    return rate
+
+
+def _connected(grid: Grid, mask: np.ndarray, cell: int) -> np.ndarray:
+    """The face-connected component of ``mask`` (flat) that contains ``cell``."""
+    labels, _ = ndimage.label(mask.reshape(grid.shape))
+    flat = labels.ravel()
+    return flat == flat[cell]

@@ -151,3 +151,95 @@ def test_bad_targets(kwargs, message):
     problem = fp.FokkerPlanck(fp.Overdamped(fp.Landscape.from_expression("x**4/4 - x**2/2"), temperature=0.1), grid)
     with pytest.raises(InputError, match=message):
         problem.mfpt(**kwargs)
+
+
+def _double_well(ratio, n=2000, lo=-2.0, hi=2.0):
+    grid = fp.Grid.uniform(x=(lo, hi, n))
+    return fp.FokkerPlanck(fp.Overdamped(fp.Landscape.from_expression("x**4/4 - x**2/2"), temperature=0.25 / ratio), grid)
+
+
+def test_escape_rate_methods_agree():
+    """Barrier/T = 10, start at a cell centre: mfpt and flux are the same chain quantity (Hill);
+    the committor rate differs by the in-basin relaxation (measured 2e-5) and the survival
+    decay rate by the quasi-stationary correction (4e-5)."""
+    problem = _double_well(10)
+    x0 = problem.grid.coords["x"][problem.grid.locate([-1.0])[0]]
+    ds = problem.escape_rate([x0], target="x >= 1")
+    rate = dict(zip(ds["method"].values, ds["escape_rate"].values))
+    assert rate["flux"] == pytest.approx(rate["mfpt"], rel=1e-10)
+    assert rate["committor"] == pytest.approx(rate["mfpt"], rel=1e-4)
+    assert rate["eigen"] == pytest.approx(rate["mfpt"], rel=1e-4)
+    assert float(ds["barrier"]) == pytest.approx(0.25)
+    assert float(ds["minimum"][0]) == pytest.approx(-1.0) and float(ds["saddle"][0]) == pytest.approx(0.0, abs=1e-12)
+    assert float(ds["hessian_minimum"][0]) == pytest.approx(2.0) and float(ds["hessian_saddle"][0]) == pytest.approx(-1.0)
+    for name in ("escape_rate", "kramers_rate", "barrier"):
+        assert ds[name].attrs["units"] and ds[name].attrs["long_name"]
+
+
+def test_tiny_rates_keep_their_digits_and_lossy_methods_say_so():
+    """Barrier/T = 70 (rate ~1e-31): mfpt (exact chain) and committor (potential theory) agree to
+    round-off; the direct flux solve and the shift-invert eigenvalue have no digits left and say so."""
+    problem = _double_well(70)
+    with pytest.warns(FPSolverWarning, match="no digits left"):
+        ds = problem.escape_rate([-1.0], target="x >= 1")
+    rate = dict(zip(ds["method"].values, ds["escape_rate"].values))
+    assert rate["committor"] == pytest.approx(rate["mfpt"], rel=1e-10)
+    assert 1e-32 < rate["mfpt"] < 1e-30
+    assert np.isnan(rate["flux"]) and np.isnan(rate["eigen"]) and np.isnan(float(ds["population"]))
+
+
+def test_ratio_to_kramers_tends_to_one_like_t_over_barrier():
+    """rate / Kramers = 1 - c T/dL + ...: (1 - ratio) dL/T settles near a constant (measured 0.48 -> 0.37)."""
+    scaled = []
+    for ratio in (10, 20, 40):
+        ds = _double_well(ratio).escape_rate([-1.0], target="x >= 1", methods=("mfpt",))
+        scaled.append((1 - float(ds["escape_rate"][0]) / float(ds["kramers_rate"])) * ratio)
+    assert all(0.3 < s < 0.5 for s in scaled), scaled
+    assert abs(scaled[2] - scaled[1]) < abs(scaled[1] - scaled[0])  # converging
+
+
+def test_eyring_kramers_in_2d():
+    """Coupled 2-D double well (x^2-1)^2 + y^2 + 0.4xy: committor rate / Eyring-Kramers = 1 - c T/dL
+    with c ~ 0.4 (measured 0.42, 0.39, 0.34 at barrier/T = 10, 20, 40 on 400 x 240 cells)."""
+    land = fp.Landscape.from_expression("(x**2 - 1)**2 + y**2 + 0.4*x*y")
+    grid = fp.Grid.uniform(x=(-2.0, 2.0, 400), y=(-1.5, 1.5, 240))
+    for ratio in (10, 40):
+        problem = fp.FokkerPlanck(fp.Overdamped(land, temperature=1.0 / ratio), grid)
+        ds = problem.escape_rate([-1.0, 0.15], target="x >= 1", methods=("committor",))
+        scaled = (1 - float(ds["escape_rate"][0]) / float(ds["kramers_rate"])) * float(ds["barrier"]) * ratio
+        assert 0.25 < scaled < 0.5, (ratio, scaled)
+
+
+def test_separable_2d_mfpt_at_barrier_70_matches_the_quadrature():
+    """x^4/4 - x^2/2 + y^2 with target x >= 0.5 (absorbing face): the committor rate in 2-D matches
+    the 1-D log-domain quadrature (MFPT ~ 1e31) to 1e-4; the in-basin difference is ~e^-70."""
+    temperature = 0.25 / 70
+    grid = fp.Grid.uniform(x=(-2.5, 0.5, 3000), y=(-0.4, 0.4, 16))
+    land = fp.Landscape.from_expression("x**4/4 - x**2/2 + y**2")
+    problem = fp.FokkerPlanck(fp.Overdamped(land, temperature=temperature), grid, boundary={"x": ("reflecting", "absorbing")})
+    ds = problem.escape_rate([-1.0, 0.0], methods=("committor",))
+    reference = th.log_mfpt_1d(lambda x: -(x**3 - x), lambda x: temperature + 0 * x, -2.5, 0.5, -1.0)
+    assert abs(-np.log(float(ds["escape_rate"][0])) - reference) < 1e-4
+
+
+def test_lambda1_is_twice_the_escape_rate_asymptotically():
+    """Symmetric double well on a reflecting domain: lambda_1 = k_LR + k_RL = 2k, with k = 1/MFPT
+    to the other well's bottom; the ratio tends to 1 as the barrier grows."""
+    misfit = []
+    for ratio in (5, 10, 15):
+        problem = _double_well(ratio)
+        lam = float(problem.spectrum(k=2)["rate"][1])
+        misfit.append(abs(lam * problem.mfpt(start=[-1.0], target="x >= 1") / 2 - 1))
+    assert misfit[0] > misfit[1] > misfit[2] and misfit[2] < 2e-3, misfit
+
+
+def test_escape_rate_errors():
+    grid = fp.Grid.uniform(x=(-2.0, 2.0, 200))
+    bowl = fp.FokkerPlanck(fp.Overdamped(fp.Landscape.quadratic(1.0), temperature=0.1), grid)
+    with pytest.raises(InputError, match="no barrier found"):
+        bowl.escape_rate([0.0], target="x >= 1")
+    problem = _double_well(10, n=200)
+    with pytest.raises(InputError, match="unknown escape-rate method"):
+        problem.escape_rate([-1.0], target="x >= 1", methods=("magic",))
+    with pytest.raises(InputError, match="inside the target"):
+        problem.escape_rate([1.5], target="x >= 1")
