@@ -176,10 +176,47 @@ def p3(repeat: int, sizes: tuple[int, ...]) -> None:
     row("issue #3 400x400", "1000 BDF2 steps (mass error)", 1, thousand_steps, "target: seconds")
 
 
+def rates(repeat: int) -> None:
+    """Escape rates; errors against the independent log-domain quadrature (fpsolver.theory)."""
+    from fpsolver import theory
+
+    def one_d(ratio: float, methods: tuple[str, ...]) -> Callable[[], float]:
+        temperature = 0.25 / ratio
+        reference = theory.log_mfpt_1d(lambda x: -(x**3 - x), lambda x: temperature + 0 * x, -2.5, 0.5, -1.0)
+
+        def run() -> float:
+            grid = fp.Grid.uniform(x=(-2.5, 0.5, 2000))
+            land = fp.Landscape.from_expression("x**4/4 - x**2/2")
+            pb = fp.FokkerPlanck(fp.Overdamped(land, temperature=temperature), grid, boundary={"x": ("reflecting", "absorbing")})
+            ds = pb.escape_rate([-1.0], methods=methods)
+            return float(abs(-np.log(ds["escape_rate"].values[0]) - reference))
+
+        return run
+
+    row("escape 1-D N=2000 dL/T=10", "all four methods (err: mfpt)", repeat, one_d(10, ("mfpt", "flux", "committor", "eigen")), "target: milliseconds")
+    row("escape 1-D N=2000 dL/T=70", "mfpt, rate ~1e-31", repeat, one_d(70, ("mfpt",)))
+
+    def two_d(n: int, ratio: float) -> Callable[[], float]:
+        temperature = 0.25 / ratio
+        reference = theory.log_mfpt_1d(lambda x: -(x**3 - x), lambda x: temperature + 0 * x, -2.5, 0.5, -1.0)
+
+        def run() -> float:
+            grid = fp.Grid.uniform(x=(-2.5, 0.5, n), y=(-1.0, 1.0, n))
+            land = fp.Landscape.from_expression("x**4/4 - x**2/2 + y**2")
+            pb = fp.FokkerPlanck(fp.Overdamped(land, temperature=temperature), grid, boundary={"x": ("reflecting", "absorbing")})
+            ds = pb.escape_rate([-1.0, 0.0], methods=("committor",))
+            return float(abs(-np.log(ds["escape_rate"].values[0]) - reference))
+
+        return run
+
+    row("escape 2-D 400x400 dL/T=10", "committor (err vs 1-D quadrature)", repeat, two_d(400, 10), "target: seconds")
+    row("escape 2-D 400x400 dL/T=70", "committor, rate ~1e-31", repeat, two_d(400, 70))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per row; the median time is shown")
-    parser.add_argument("--only", choices=("P1", "P2", "P3"), help="run one problem family")
+    parser.add_argument("--only", choices=("P1", "P2", "P3", "rates"), help="run one problem family")
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 400], help="P3 grid sizes")
     args = parser.parse_args()
     print(f"fpsolver {fp.__version__}: median of {args.repeat} runs\n")
@@ -191,6 +228,8 @@ def main() -> None:
         p2(args.repeat)
     if args.only in (None, "P3"):
         p3(args.repeat, tuple(args.sizes))
+    if args.only in (None, "rates"):
+        rates(args.repeat)
 
 
 if __name__ == "__main__":
