@@ -34,12 +34,27 @@ def compute(scenario: LoadedScenario, progress: bool | None = None) -> xr.Datase
         start = time.perf_counter()
         parts.append(problem.spectrum(k=tasks.spectrum.k))
         timings["spectrum"] = time.perf_counter() - start
-    ds = xr.merge(parts, combine_attrs="override", compat="no_conflicts", join="exact")
+    if tasks.mfpt is not None:
+        start = time.perf_counter()
+        field = problem.mfpt(target=tasks.mfpt.target)
+        part = field.to_dataset()
+        if tasks.mfpt.start is not None:
+            value = problem.mfpt(tasks.mfpt.start, tasks.mfpt.target)
+            part["mfpt_at_start"] = ((), value, {"long_name": f"mean first-passage time from {tasks.mfpt.start}", "units": field.attrs["units"]})
+        parts.append(part)
+        timings["mfpt"] = time.perf_counter() - start
+    if tasks.escape_rate is not None:
+        er = tasks.escape_rate
+        start = time.perf_counter()
+        parts.append(problem.escape_rate(er.start, er.target, tuple(er.methods)))
+        timings["escape_rate"] = time.perf_counter() - start
+    notes = {k: v for part in parts for k, v in part.attrs.items() if k in ("kramers_note", "time_units", "scheme", "dt")}
+    ds = xr.merge(parts, combine_attrs="drop", compat="no_conflicts", join="exact")
     for task, seconds in timings.items():
         logger.info("%s: %s took %.3f s", scenario.source, task, seconds)
     ds.attrs = {
         **problem.attrs(),
-        **(parts[0].attrs if tasks.evolve is not None else {}),
+        **notes,
         **global_attrs(
             title=scenario.spec.title or f"fpsolver run {scenario.spec.name}",
             history=f"fpsolver run {scenario.source}",

@@ -28,7 +28,7 @@ from ..initial import gaussian
 from ..landscapes import Landscape, library
 from ..linalg import SOLVERS
 from ..models import Overdamped
-from ..problem import FokkerPlanck
+from ..problem import ESCAPE_METHODS, FokkerPlanck
 from ..stepping import SCHEMES, steps_for
 from .schema import ExpressionLandscape, Scenario
 from .yamlfile import Located, load_yaml, parse_yaml
@@ -98,6 +98,7 @@ def _build(located: Located, output: str | Path | None) -> LoadedScenario:
         with _at(located, ("initial", "gaussian")):
             initial = gaussian(grid, g.mean, g.std)
     _check_tasks(spec, located, boundaries)
+    _check_rate_tasks(spec, located, problem)
     if output is not None:
         out_path, where = Path(output), None
     else:
@@ -203,6 +204,26 @@ def _check_tasks(spec: Scenario, located: Located, boundaries: Boundaries) -> No
         size = int(np.prod([a.n for a in spec.grid.values()]))
         if tasks.spectrum.k > size:
             raise located.error(("tasks", "spectrum", "k"), f"k={tasks.spectrum.k} exceeds the number of cells ({size})")
+
+
+def _check_rate_tasks(spec: Scenario, located: Located, problem: FokkerPlanck) -> None:
+    """Targets, starts and methods of the mfpt and escape_rate tasks, checked on the real grid."""
+    for name in ("mfpt", "escape_rate"):
+        task = getattr(spec.tasks, name)
+        if task is None:
+            continue
+        with _at(located, ("tasks", name, "target")):
+            target = problem._target_mask(task.target)
+        if task.start is not None:
+            with _at(located, ("tasks", name, "start")):
+                if len(task.start) != problem.grid.ndim:
+                    raise InputError(f"start needs {problem.grid.ndim} value(s), one per axis {list(problem.grid.names)}")
+                if target[problem._cell_of(task.start)]:
+                    raise InputError(f"the start {task.start} lies inside the target")
+        if name == "escape_rate":
+            unknown = [m for m in task.methods if m not in ESCAPE_METHODS]
+            if unknown or not task.methods:
+                raise located.error(("tasks", name, "methods"), f"unknown method(s) {unknown}; choose from {', '.join(ESCAPE_METHODS)}")
 
 
 def check_output_path(path: Path) -> None:

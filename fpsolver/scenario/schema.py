@@ -11,12 +11,22 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 __all__ = ["Scenario", "AxisSpec", "ModelSpec", "Tasks"]
 
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _as_list(value: Any) -> Any:
+    """A lone number stands for a one-element list (convenient on 1-D grids)."""
+    return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+#: One value per grid axis (a lone number is accepted for 1-D grids).
+Point = Annotated[list[Finite], BeforeValidator(_as_list)]
+PositivePoint = Annotated[list[Positive], BeforeValidator(_as_list)]
 
 
 class _Strict(BaseModel):
@@ -147,13 +157,8 @@ class ModelSpec(_Strict):
 class GaussianSpec(_Strict):
     """Product Gaussian initial density."""
 
-    mean: list[Finite] = Field(description="One value per grid axis.")
-    std: list[Positive] = Field(description="One positive value per grid axis.")
-
-    @field_validator("mean", "std", mode="before")
-    @classmethod
-    def _scalar_to_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    mean: Point = Field(description="One value per grid axis.")
+    std: PositivePoint = Field(description="One positive value per grid axis.")
 
 
 class InitialSpec(_Strict):
@@ -181,12 +186,29 @@ class SpectrumTask(_Strict):
     k: int = Field(3, ge=1, description="Number of modes, including the stationary one.")
 
 
+class MfptTask(_Strict):
+    """Mean first-passage time to the target from every cell (and from ``start``)."""
+
+    start: Point | None = Field(None, description="Optional start point (one value per axis): also report the MFPT from there.")
+    target: str | None = Field(None, description="Target region, e.g. 'x >= 1'; default: the absorbing faces.")
+
+
+class EscapeRateTask(_Strict):
+    """Escape rate from ``start`` to ``target`` by several methods, beside Kramers / Eyring–Kramers."""
+
+    start: Point = Field(description="Start point (one value per axis).")
+    target: str | None = Field(None, description="Target region, e.g. 'x >= 1'; default: the absorbing faces.")
+    methods: list[str] = Field(["mfpt", "flux", "committor", "eigen"], description="Any of mfpt, flux, committor, eigen.")
+
+
 class Tasks(_Strict):
     """What to compute; at least one task."""
 
     evolve: EvolveTask | None = Field(None, description="Time evolution from the initial density.")
     stationary: StationaryTask | None = Field(None, description="Stationary density; write 'stationary: {}' or 'stationary: true'.")
     spectrum: SpectrumTask | None = Field(None, description="Slowest relaxation rates and eigenfunctions.")
+    mfpt: MfptTask | None = Field(None, description="Mean first-passage time field (and value at start).")
+    escape_rate: EscapeRateTask | None = Field(None, description="Escape rate by several methods, with Kramers.")
 
     @field_validator("stationary", "spectrum", mode="before")
     @classmethod
@@ -199,8 +221,8 @@ class Tasks(_Strict):
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Tasks:
-        if self.evolve is None and self.stationary is None and self.spectrum is None:
-            raise ValueError("no task given: add evolve, stationary or spectrum")
+        if all(getattr(self, name) is None for name in type(self).model_fields):
+            raise ValueError(f"no task given: add one of {', '.join(type(self).model_fields)}")
         return self
 
 
