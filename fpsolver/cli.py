@@ -11,6 +11,7 @@ import os
 import platform
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from importlib import metadata
@@ -61,6 +62,12 @@ def main(debug: bool, verbose: int) -> None:
     """Fokker-Planck solvers for how fast optimizers escape loss valleys."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    warnings.formatwarning = _one_line_warning
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> str:
+    """Warnings as 'warning: message' lines, without source-code context."""
+    return f"warning: {message}\n"
 
 
 def _progress_default() -> bool:
@@ -74,16 +81,17 @@ def _progress_default() -> bool:
 @_report_errors
 def run(files: tuple[str, ...], output: str | None, progress: bool | None) -> None:
     """Run scenario FILES and write one netCDF file per scenario."""
-    from .runner import run_scenario
-    from .scenario import load_scenario
+    from .runner import run_file
+    from .scenario import load_runs
 
     if output is not None and len(files) > 1:
         raise InputError("-o/--output can only be used with a single scenario file")
-    loaded = [load_scenario(f, output) for f in files]  # validate everything before computing anything
+    loaded = [load_runs(f, output) for f in files]  # validate everything before computing anything
     show = _progress_default() if progress is None else progress
-    for scenario in loaded:
-        path, ds = run_scenario(scenario, progress=show)
-        click.echo(f"{scenario.source}: wrote {path} ({ds.attrs.get('wall_seconds', '')})")
+    for run in loaded:
+        path, ds = run_file(run, progress=show)
+        detail = f"{len(run.runs)} sweep runs" if run.is_sweep else ds.attrs.get("wall_seconds", "")
+        click.echo(f"{run.source}: wrote {path} ({detail})")
 
 
 @main.command()
@@ -91,17 +99,19 @@ def run(files: tuple[str, ...], output: str | None, progress: bool | None) -> No
 @_report_errors
 def validate(files: tuple[str, ...]) -> None:
     """Check scenario FILES without computing anything."""
-    from .scenario import load_scenario
+    from .scenario import load_runs
 
     problems: list[tuple[str, str]] = []
     for f in files:
         try:
-            scenario = load_scenario(f)
+            run = load_runs(f)
         except ScenarioError as exc:
             problems.extend(exc.problems)
             continue
+        scenario = run.runs[0][1]
         grid = scenario.problem.grid
-        click.echo(f"{f}: ok ({'x'.join(map(str, grid.shape))} cells, tasks: {_task_names(scenario)})")
+        sweep = f", {len(run.runs)} sweep runs" if run.is_sweep else ""
+        click.echo(f"{f}: ok ({'x'.join(map(str, grid.shape))} cells, tasks: {_task_names(scenario)}{sweep})")
     if problems:
         raise ScenarioError(problems)
 
@@ -128,3 +138,27 @@ def info() -> None:
     click.echo(f"linear solvers:        {', '.join(SOLVERS)}")
     click.echo(f"landscape kinds:       {', '.join(LIBRARY)} (or 'expression')")
     click.echo("conventions:           ito, stratonovich, isothermal")
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(path_type=str))
+@click.option("-o", "--output", type=click.Path(path_type=str), help="Image file (default: DATASET with .png).")
+@_report_errors
+def plot(dataset: str, output: str | None) -> None:
+    """Draw the standard figures of an output DATASET (.nc) into a PNG."""
+    from pathlib import Path
+
+    import xarray as xr
+
+    from .plotting import plot_dataset
+
+    path = Path(dataset)
+    if not path.is_file():
+        raise InputError(f"{dataset}: file not found")
+    try:
+        ds = xr.open_dataset(path, engine="h5netcdf")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{dataset}: not a readable netCDF4/HDF5 dataset ({exc})") from None
+    with ds:
+        written = plot_dataset(ds, output or path.with_suffix(".png"))
+    click.echo(f"{dataset}: wrote {written}")

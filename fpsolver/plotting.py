@@ -44,6 +44,29 @@ def _field(ax, da: xr.DataArray, title: str) -> None:
     ax.set_title(title)
 
 
+def _rates(ax, ds: xr.Dataset) -> None:
+    """Escape rates by method against 1/T (a temperature sweep), on top of the Kramers line."""
+    rates = ds["escape_rate"]
+    if "temperature" in rates.dims:
+        inverse = 1.0 / ds["temperature"].values
+        order = np.argsort(inverse)
+        for marker, method in zip("os^vD", rates["method"].values):
+            # dict form: `method` is also a keyword of .sel()
+            ax.semilogy(inverse[order], rates.sel({"method": method}).values[order], marker, label=str(method), fillstyle="none")
+        if "kramers_rate" in ds:
+            ax.semilogy(inverse[order], ds["kramers_rate"].values[order], "k-", label="Kramers")
+        ax.set_xlabel("1 / T")
+    else:
+        methods = [str(m) for m in rates["method"].values]
+        ax.semilogy(range(len(methods)), rates.values, "o", label="numerical")
+        if "kramers_rate" in ds:
+            ax.axhline(float(ds["kramers_rate"]), color="k", label="Kramers")
+        ax.set_xticks(range(len(methods)), methods)
+    ax.set_ylabel("escape rate [1 / model time]")
+    ax.set_title("escape rate")
+    ax.legend(fontsize="small")
+
+
 def plot_dataset(ds: xr.Dataset, output: str | Path) -> Path:
     """Draw the standard panels of ``ds`` into the image file ``output`` (format from its suffix)."""
     import matplotlib
@@ -51,9 +74,9 @@ def plot_dataset(ds: xr.Dataset, output: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [name for name in ("p", "p_stationary", "eigenfunction") if name in ds]
+    panels = [name for name in ("p", "p_stationary", "eigenfunction", "escape_rate") if name in ds]
     if not panels:
-        raise InputError("the dataset has none of the variables p, p_stationary, eigenfunction to plot")
+        raise InputError("the dataset has none of the variables p, p_stationary, eigenfunction, escape_rate to plot")
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
     for ax, name in zip(axes[0], panels):
         da = ds[name]
@@ -69,6 +92,8 @@ def plot_dataset(ds: xr.Dataset, output: str | Path) -> Path:
             _field(ax, da.isel(time=-1), f"density at t={float(da['time'][-1]):g}")
         elif name == "p_stationary":
             _field(ax, da, "stationary density")
+        elif name == "escape_rate":
+            _rates(ax, ds)
         elif len(_spatial_dims(da)) == 1:
             x = da[_spatial_dims(da)[0]].values
             for mode in da["mode"].values[1:]:
@@ -79,7 +104,7 @@ def plot_dataset(ds: xr.Dataset, output: str | Path) -> Path:
         else:
             mode = 1 if da.sizes["mode"] > 1 else 0
             _field(ax, da.sel(mode=mode), f"eigenfunction {mode}, rate {float(ds['rate'].sel(mode=mode)):.4g}")
-    fig.suptitle(str(ds.attrs.get("title", "")))
+    fig.suptitle(str(ds.attrs.get("title", "")), fontsize="medium", wrap=True)
     fig.tight_layout()
     output = Path(output)
     fig.savefig(output, dpi=110)

@@ -9,9 +9,9 @@ from pathlib import Path
 import xarray as xr
 
 from .io import global_attrs, write_dataset
-from .scenario.build import LoadedScenario
+from .scenario.build import LoadedScenario, Run
 
-__all__ = ["run_scenario", "compute"]
+__all__ = ["run_scenario", "compute", "compute_runs", "run_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def compute(scenario: LoadedScenario, progress: bool | None = None) -> xr.Datase
         parts.append(problem.escape_rate(er.start, er.target, tuple(er.methods)))
         timings["escape_rate"] = time.perf_counter() - start
     notes = {k: v for part in parts for k, v in part.attrs.items() if k in ("kramers_note", "time_units", "scheme", "dt")}
-    ds = xr.merge(parts, combine_attrs="drop", compat="no_conflicts", join="exact")
+    ds = xr.merge(parts, combine_attrs="drop_conflicts", compat="no_conflicts", join="exact")
     for task, seconds in timings.items():
         logger.info("%s: %s took %.3f s", scenario.source, task, seconds)
     ds.attrs = {
@@ -71,3 +71,46 @@ def run_scenario(scenario: LoadedScenario, progress: bool | None = None) -> tupl
     """Compute ``scenario`` and write its dataset atomically to its output path."""
     ds = compute(scenario, progress)
     return write_dataset(ds, scenario.output), ds
+
+
+#: Global attributes kept from the first run of a sweep (they describe the file, not the run).
+GLOBAL_KEYS = ("Conventions", "title", "source", "history", "date_created", "scenario_file", "scenario", "tasks")
+
+
+def compute_runs(run: Run, progress: bool | None = None) -> xr.Dataset:
+    """Compute every run of a file; a sweep's runs are stacked along the sweep dimension.
+
+    One swept key gives a dimension named after its last part (``temperature``); several
+    keys (or ``mode: zip``) give a dimension ``run`` with one coordinate per key. Runs on
+    different grids are aligned on the union of their cell centres (NaN elsewhere).
+    """
+    if not run.is_sweep:
+        return compute(run.runs[0][1], progress)
+    keys = list(run.runs[0][0].values)
+    single = len(keys) == 1 and len({str(v.values[keys[0]]) for v, _ in run.runs}) == len(run.runs)
+    dim = keys[0].split(".")[-1] if single else "run"
+    parts = []
+    for variant, scenario in run.runs:
+        logger.info("%s: sweep run %s", run.source, variant.label)
+        ds = compute(scenario, progress)
+        if dim in ds.dims:
+            dim = "run"
+        parts.append(ds)
+    # Attributes that differ between runs (the swept model_* values, timings) are dropped;
+    # the swept values live in the sweep coordinate(s) and the 'sweep' attribute.
+    # Runs on different grids (a sweep of grid keys) are aligned on the union of their cell
+    # centres; grid-shaped variables are NaN where a run has no cell. Rates are unaffected.
+    combined = xr.concat(parts, dim=dim, data_vars="all", coords="different", compat="equals", join="outer", combine_attrs="drop_conflicts")
+    combined.attrs.update({k: parts[0].attrs[k] for k in GLOBAL_KEYS if k in parts[0].attrs})
+    for key in keys:
+        name = key.split(".")[-1] if single else key.replace(".", "_")
+        values = [v.values[key] for v, _ in run.runs]
+        combined = combined.assign_coords({name: (dim, values, {"long_name": f"swept {key}", "units": "as in the scenario"})})
+    combined.attrs["sweep"] = "; ".join(f"{k} = {[v.values[k] for v, _ in run.runs]}" for k in keys)
+    return combined
+
+
+def run_file(run: Run, progress: bool | None = None) -> tuple[Path, xr.Dataset]:
+    """Compute all runs of a scenario file and write one dataset atomically."""
+    ds = compute_runs(run, progress)
+    return write_dataset(ds, run.output), ds

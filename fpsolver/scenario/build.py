@@ -31,9 +31,10 @@ from ..models import Overdamped
 from ..problem import ESCAPE_METHODS, FokkerPlanck
 from ..stepping import SCHEMES, steps_for
 from .schema import ExpressionLandscape, Scenario
+from .sweep import Variant, expand_sweep, located_variant_error
 from .yamlfile import Located, load_yaml, parse_yaml
 
-__all__ = ["LoadedScenario", "load_scenario", "loads_scenario", "check_output_path"]
+__all__ = ["LoadedScenario", "Run", "load_runs", "load_scenario", "loads_scenario", "check_output_path"]
 
 DEFAULT_OUTPUT_DIR = "outputs"
 
@@ -57,8 +58,41 @@ class LoadedScenario:
         return yaml.safe_dump(self.spec.model_dump(mode="json", exclude_none=True), sort_keys=False)
 
 
+@dataclass
+class Run:
+    """Everything one scenario file asks for: one or more runs (a sweep) sharing an output."""
+
+    source: str
+    runs: list[tuple[Variant, LoadedScenario]]
+
+    @property
+    def output(self) -> Path:
+        return self.runs[0][1].output
+
+    @property
+    def is_sweep(self) -> bool:
+        return bool(self.runs[0][0].values)
+
+
+def load_runs(path: str | Path, output: str | Path | None = None) -> Run:
+    """Read a scenario file, expand its ``sweep`` block (if any) and build every run.
+
+    All runs are validated before any is computed; errors name the swept values.
+    """
+    located = load_yaml(path)
+    runs, problems = [], []
+    for variant in expand_sweep(located):
+        try:
+            runs.append((variant, _build(variant.located, output)))
+        except ScenarioError as exc:
+            problems.extend(located_variant_error(exc, variant).problems)
+    if problems:
+        raise ScenarioError(list(dict.fromkeys(problems)))
+    return Run(located.source, runs)
+
+
 def load_scenario(path: str | Path, output: str | Path | None = None) -> LoadedScenario:
-    """Read, validate and build the scenario in ``path``.
+    """Read, validate and build the scenario in ``path`` (a file without a sweep; see :func:`load_runs`).
 
     Parameters
     ----------
@@ -72,7 +106,10 @@ def load_scenario(path: str | Path, output: str | Path | None = None) -> LoadedS
     ScenarioError
         With one ``FILE:LINE: key.path: message`` line per problem.
     """
-    return _build(load_yaml(path), output)
+    run = load_runs(path, output)
+    if run.is_sweep:
+        raise ScenarioError([(f"{run.source}", "the file contains a sweep: load it with load_runs")])
+    return run.runs[0][1]
 
 
 def loads_scenario(text: str, source: str = "<string>", output: str | Path | None = None) -> LoadedScenario:

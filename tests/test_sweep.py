@@ -1,0 +1,98 @@
+"""Scenario sweeps and the rate tasks, end to end through the loader, runner and plot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from fpsolver.errors import ScenarioError
+from fpsolver.plotting import plot_dataset
+from fpsolver.runner import compute_runs, run_file
+from fpsolver.scenario import load_runs, load_scenario
+
+BASE = """\
+name: sweep_test
+landscape: {{expression: "x**4/4 - x**2/2"}}
+grid: {{x: {{min: -2.0, max: 2.0, n: 400}}}}
+model: {{temperature: 0.1}}
+tasks:
+  escape_rate: {{start: -1.0, target: "x >= 1", methods: [mfpt, committor]}}
+  mfpt: {{start: -1.0, target: "x >= 1"}}
+{sweep}
+"""
+
+
+def _write(tmp_path, sweep: str, name: str = "s.yaml"):
+    path = tmp_path / name
+    path.write_text(BASE.format(sweep=sweep))
+    return path
+
+
+def test_temperature_sweep_stacks_runs_along_temperature(tmp_path):
+    path = _write(tmp_path, "sweep:\n  model.temperature: [0.1, 0.05, 0.025]\n")
+    run = load_runs(path, tmp_path / "out.nc")
+    assert run.is_sweep and len(run.runs) == 3
+    out, ds = run_file(run)
+    ds = xr.open_dataset(out)
+    assert ds["escape_rate"].dims == ("temperature", "method")
+    np.testing.assert_allclose(ds["temperature"].values, [0.1, 0.05, 0.025])
+    ratio = (ds["escape_rate"].sel({"method": "mfpt"}) / ds["kramers_rate"]).values
+    assert np.all(np.diff(ratio) > 0) and ratio[-1] < 1  # approaches 1 from below as T falls
+    assert ds["mfpt"].dims == ("temperature", "x") and ds["escape_rate"].attrs["units"]
+    assert "model_temperature" not in ds.attrs and "model.temperature" in ds.attrs["sweep"]
+    assert plot_dataset(ds, tmp_path / "fig.png").stat().st_size > 0
+
+
+def test_zip_sweep_over_two_keys_uses_a_run_dimension(tmp_path):
+    sweep = "sweep:\n  mode: zip\n  model.temperature: [0.1, 0.05]\n  grid.x.n: [300, 500]\n"
+    ds = compute_runs(load_runs(_write(tmp_path, sweep), tmp_path / "o.nc"))
+    assert ds["escape_rate"].dims == ("run", "method")
+    assert list(ds["grid_x_n"].values) == [300, 500]
+
+
+@pytest.mark.parametrize(
+    "sweep, line, message",
+    [
+        # the sweep block starts on line 8; its first entry is on line 9
+        ("sweep:\n  model.temperature: [0.1, -0.05]\n", 9, "greater than 0 (in the sweep run model.temperature=-0.05)"),
+        ("sweep:\n  model.nonsense.key: [1]\n", 9, "has no such mapping"),
+        ("sweep:\n  model.temperature: []\n", 9, "non-empty list"),
+        ("sweep:\n  mode: zip\n  model.temperature: [0.1]\n  grid.x.n: [300, 400]\n", 8, "equal length"),
+        ("sweep:\n  mode: diagonal\n  model.temperature: [0.1]\n", 9, "sweep mode"),
+    ],
+)
+def test_bad_sweeps_are_located(tmp_path, sweep, line, message):
+    path = _write(tmp_path, sweep)
+    with pytest.raises(ScenarioError) as info:
+        load_runs(path)
+    where, text = info.value.problems[0]
+    assert where.startswith(f"{path}:{line}") and message in text
+
+
+def test_load_scenario_refuses_a_sweep(tmp_path):
+    with pytest.raises(ScenarioError, match="contains a sweep"):
+        load_scenario(_write(tmp_path, "sweep:\n  model.temperature: [0.1, 0.05]\n"))
+
+
+@pytest.mark.parametrize(
+    "task, key, message",
+    [
+        ('escape_rate: {start: -1.0, target: "x >= 9"}', "tasks.escape_rate.target", "contains no cell"),
+        ('escape_rate: {start: 1.5, target: "x >= 1"}', "tasks.escape_rate.start", "inside the target"),
+        ('escape_rate: {start: [-1.0, 0.0], target: "x >= 1"}', "tasks.escape_rate.start", "needs 1 value"),
+        ('escape_rate: {start: -1.0, target: "x >= 1", methods: [magic]}', "tasks.escape_rate.methods", "unknown method"),
+        ("mfpt: {start: -1.0}", "tasks.mfpt.target", "no target"),
+    ],
+)
+def test_bad_rate_tasks_are_located(tmp_path, task, key, message):
+    text = BASE.format(sweep="").replace(
+        '  escape_rate: {start: -1.0, target: "x >= 1", methods: [mfpt, committor]}\n  mfpt: {start: -1.0, target: "x >= 1"}',
+        f"  {task}",
+    )
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as info:
+        load_runs(path)
+    where, text = info.value.problems[0]
+    assert where == f"{path}:6: {key}" and message in text
