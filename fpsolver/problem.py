@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -123,6 +123,7 @@ class FokkerPlanck:
         callbacks: Sequence[Callback] = (),
         progress: bool | None = None,
         check_mass: bool = True,
+        surface: str | Mapping[str, float] | None = None,
     ) -> xr.Dataset:
         """Evolve the density ``p0`` from t = 0 to ``t_end`` with fixed steps ``dt``.
 
@@ -142,6 +143,12 @@ class FokkerPlanck:
             Show a progress bar; default: when stderr is a terminal.
         check_mass
             With mass-conserving boundaries, raise if total probability drifts by more than 1e-9.
+        surface
+            A dividing surface for a transient rate: ``{"x": 0.0}`` (the plane of faces normal to
+            ``x`` nearest 0) or ``"auto"`` (through the lowest index-1 saddle, normal to the axis
+            its unstable direction is closest to). Adds ``flux`` (time): the probability current
+            across it, away from the side holding most of ``p0``; ``population`` (time): the
+            mass on that side; ``transient_rate`` = flux / population and its ``rate_plateau``.
 
         Returns
         -------
@@ -167,7 +174,59 @@ class FokkerPlanck:
         ds["mass"] = (("time",), snaps @ self.volumes, {"long_name": "total probability", "units": "1"})
         ds.attrs.update(self.attrs())
         ds.attrs.update({"scheme": scheme, "dt": dt, "time_units": TIME_UNITS})
+        if surface is not None:
+            flux = self._surface_flux(snaps, times, surface, p)
+            ds = ds.merge(flux)
+            ds.attrs["surface"] = flux.attrs["surface"]
         return ds
+
+    def _surface_flux(self, snaps: np.ndarray, times: np.ndarray, surface: str | Mapping[str, float], p0: np.ndarray) -> xr.Dataset:
+        """Current across a grid-aligned plane, the population behind it, and their ratio."""
+        axis, position = self._plane(surface)
+        ax = self.grid[axis]
+        k = int(np.argmin(np.abs(ax.faces[1:-1] - position))) + 1  # interior face index
+        upper = np.zeros(self.grid.shape, bool)
+        index = [slice(None)] * self.grid.ndim
+        index[axis] = slice(k, None)
+        upper[tuple(index)] = True
+        upper = upper.ravel()
+        if (self.volumes * p0)[upper].sum() > (self.volumes * p0)[~upper].sum():
+            upper = ~upper  # count the current away from the side that holds the start
+        q = jump_rates(self.operator, self.volumes)
+        into = sps.csr_matrix(q)[upper][:, ~upper]  # K_{start side -> other side}
+        back = sps.csr_matrix(q)[~upper][:, upper]
+        masses = snaps * self.volumes
+        flux = np.asarray(into @ masses[:, ~upper].T).sum(axis=0) - np.asarray(back @ masses[:, upper].T).sum(axis=0)
+        population = masses[:, ~upper].sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = flux / population
+        unit = f"1 / ({TIME_UNITS})"
+        return xr.Dataset(
+            {
+                "flux": (("time",), flux, {"long_name": f"probability current across {ax.name} = {ax.faces[k]:.6g}", "units": unit}),
+                "population": (("time",), population, {"long_name": "probability on the start side of the surface", "units": "1"}),
+                "transient_rate": (("time",), rate, {"long_name": "time-dependent rate flux / population", "units": unit}),
+                "rate_plateau": ((), _plateau(times, rate), {"long_name": "plateau of the time-dependent rate", "units": unit}),
+            },
+            coords={"time": times},
+            attrs={"surface": f"{ax.name} = {ax.faces[k]:.6g}"},
+        )
+
+    def _plane(self, surface: str | Mapping[str, float]) -> tuple[int, float]:
+        if surface == "auto":
+            saddles = [p for p in critical_points(self.model.landscape, self.grid) if p.index == 1]
+            if not saddles:
+                raise InputError("surface='auto' needs an index-1 saddle inside the grid; give the plane, e.g. {'x': 0.0}")
+            b = saddles[0]
+            variable = self.model.landscape.variables[int(np.argmax(np.abs(b.unstable_direction)))]
+            return self.grid.index(variable), float(b.position[self.model.landscape.variables.index(variable)])
+        if not isinstance(surface, Mapping) or len(surface) != 1:
+            raise InputError(f"surface must be 'auto' or one axis and position such as {{'x': 0.0}}, got {surface!r}")
+        (name, position), = surface.items()
+        ax = self.grid.axis(name)
+        if not ax.lo < float(position) < ax.hi:
+            raise InputError(f"surface {name} = {position} lies outside the grid [{ax.lo}, {ax.hi}]")
+        return self.grid.index(name), float(position)
 
     def stationary(self) -> xr.DataArray:
         """Stationary density (null vector of the generator, unit mass), by one sparse solve."""
@@ -338,7 +397,9 @@ class FokkerPlanck:
         values, population = [], np.nan
         for method in methods:
             if method == "mfpt":
-                rate = 1.0 / self.mfpt(start, target)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FPSolverWarning)  # _checked below says it once
+                    rate = 1.0 / self.mfpt(start, target)
                 if self.grid.ndim > 1:
                     rate = _checked(rate, scale, method)
             elif method == "flux":
@@ -443,6 +504,17 @@ class FokkerPlanck:
         points = dict(zip(self.grid.names, self.grid.mesh()))
         land = self.model.landscape
         return np.broadcast_to(land.value(**{v: points[v] for v in land.variables}), self.grid.shape).ravel()
+
+
+def _plateau(times: np.ndarray, rate: np.ndarray) -> float:
+    """Plateau of k(t): the value where it changes least between saved times (after the first fifth)."""
+    late = (times > times[-1] / 5) & np.isfinite(rate) & (rate > 0)
+    idx = np.flatnonzero(late)
+    if idx.size < 3:
+        return float("nan")
+    change = np.abs(np.diff(np.log(rate[idx]))) / np.diff(times[idx])
+    best = int(np.argmin(change))
+    return float(np.sqrt(rate[idx[best]] * rate[idx[best + 1]]))
 
 
 def _checked(rate: float, scale: float, method: str) -> float:

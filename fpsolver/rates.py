@@ -237,7 +237,7 @@ def warn_if_imprecise(tau: np.ndarray, q: sps.spmatrix) -> None:
     if np.nanmax(np.abs(tau)) * scale > DIRECT_PRECISION_LIMIT or not np.all(np.isfinite(tau)):
         warnings.warn(
             "the mean first-passage times are so long compared with the fastest jump rate that the direct "
-            "backward solve loses digits; pass start= for the precise potential-theoretic value",
+            "backward solve loses digits; escape_rate(..., methods=('committor',)) keeps them",
             FPSolverWarning,
             stacklevel=3,
         )

@@ -24,7 +24,7 @@ def compute(scenario: LoadedScenario, progress: bool | None = None) -> xr.Datase
     if tasks.evolve is not None:
         ev = tasks.evolve
         start = time.perf_counter()
-        parts.append(problem.evolve(scenario.initial, ev.t_end, ev.dt, ev.scheme, ev.save_every, progress=progress))
+        parts.append(problem.evolve(scenario.initial, ev.t_end, ev.dt, ev.scheme, ev.save_every, progress=progress, surface=ev.surface))
         timings["evolve"] = time.perf_counter() - start
     if tasks.stationary is not None:
         start = time.perf_counter()
@@ -48,7 +48,7 @@ def compute(scenario: LoadedScenario, progress: bool | None = None) -> xr.Datase
         start = time.perf_counter()
         parts.append(problem.escape_rate(er.start, er.target, tuple(er.methods)))
         timings["escape_rate"] = time.perf_counter() - start
-    notes = {k: v for part in parts for k, v in part.attrs.items() if k in ("kramers_note", "time_units", "scheme", "dt")}
+    notes = {k: v for part in parts for k, v in part.attrs.items() if k in ("kramers_note", "time_units", "scheme", "dt", "surface")}
     ds = xr.merge(parts, combine_attrs="drop_conflicts", compat="no_conflicts", join="exact")
     for task, seconds in timings.items():
         logger.info("%s: %s took %.3f s", scenario.source, task, seconds)

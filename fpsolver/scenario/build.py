@@ -244,7 +244,11 @@ def _check_tasks(spec: Scenario, located: Located, boundaries: Boundaries) -> No
 
 
 def _check_rate_tasks(spec: Scenario, located: Located, problem: FokkerPlanck) -> None:
-    """Targets, starts and methods of the mfpt and escape_rate tasks, checked on the real grid."""
+    """Targets, starts and methods of the mfpt and escape_rate tasks, and the evolve task's
+    dividing surface, checked on the real grid."""
+    if spec.tasks.evolve is not None and spec.tasks.evolve.surface is not None:
+        with _at(located, ("tasks", "evolve", "surface")):
+            problem._plane(spec.tasks.evolve.surface)
     for name in ("mfpt", "escape_rate"):
         task = getattr(spec.tasks, name)
         if task is None:

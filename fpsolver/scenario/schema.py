@@ -174,6 +174,9 @@ class EvolveTask(_Strict):
     dt: Positive = Field(description="Time step.")
     scheme: str = Field("bdf2", description="euler, cn, bdf2 or trbdf2.")
     save_every: Positive | None = Field(None, description="Output interval (a multiple of dt); default only start and end.")
+    surface: Union[Literal["auto"], dict[str, Finite], None] = Field(
+        None, description="Dividing surface for a transient rate: 'auto' (through the saddle) or {axis: position}."
+    )
 
 
 class StationaryTask(_Strict):
