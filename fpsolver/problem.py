@@ -31,6 +31,7 @@ from .rates import (
     log_detailed_balance_weights,
     face_leak,
     mfpt_log_from_basin,
+    reactive_current,
     region_mask,
     start_cells,
     warn_if_imprecise,
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 #: Rates below eps-level of the fastest jump rate (scale / rate above 1 / this) have no digits left.
 DIRECT_NO_DIGITS = 1e-15
+
+COMMITTOR_ATTRS = {"long_name": "forward committor: probability to reach the target before the start", "units": "1"}
 
 #: Methods of :meth:`FokkerPlanck.escape_rate`.
 ESCAPE_METHODS = ("mfpt", "flux", "committor", "eigen")
@@ -344,17 +347,19 @@ class FokkerPlanck:
         return ds
 
     def committor(self, start: str | np.ndarray, target: str | np.ndarray | None = None) -> xr.DataArray:
-        """Probability of reaching the ``start`` region before the ``target`` (1 on start, 0 on target).
+        """Forward committor: probability of reaching the ``target`` before the ``start`` region.
 
-        Regions as for :meth:`mfpt`; absorbing faces count as target.
+        0 on the start region, 1 on the target (and beyond absorbing faces, which count as
+        target); regions as for :meth:`mfpt`. Solved directly, so values as small as
+        e^{-ΔL/T} keep their relative precision.
         """
         start_mask = region_mask(self.grid, start, "start")
         target_mask = self._target_mask(target)
         if np.any(start_mask & target_mask):
             raise InputError("the start and target regions overlap")
-        h = committor(jump_rates(self.operator, self.volumes), start_mask, target_mask, self.solver)
-        attrs = {"long_name": "committor: probability to reach the start region before the target", "units": "1"}
-        return to_dataarray(self.grid, h, "committor", attrs)
+        q = jump_rates(self.operator, self.volumes)
+        value = committor(q, target_mask, start_mask, self._leak(q), 1.0, self.solver)
+        return to_dataarray(self.grid, value, "committor", COMMITTOR_ATTRS)
 
     def escape_rate(
         self,
@@ -394,7 +399,7 @@ class FokkerPlanck:
             raise InputError(f"the start {list(start)} lies inside the target")
         theory = self._barrier(start, target_mask)
         scale = float(np.abs(self.operator.diagonal()).max())  # fastest jump rate
-        values, population = [], np.nan
+        values, population, fields = [], np.nan, xr.Dataset()
         for method in methods:
             if method == "mfpt":
                 with warnings.catch_warnings():
@@ -407,7 +412,7 @@ class FokkerPlanck:
                 rate = _checked(float(flux["rate"]), scale, method)
                 population = float(flux["population"]) if np.isfinite(rate) else np.nan
             elif method == "committor":
-                rate = self._committor_rate(start, target_mask)
+                rate, fields = self._committor_rate(start, target_mask)
             else:
                 free = ~target_mask
                 rate = _checked(float(slowest_modes(sps.csr_matrix(self.operator)[free][:, free], 1, None, self.solver).rates[0]), scale, method)
@@ -427,6 +432,7 @@ class FokkerPlanck:
             },
             coords={"method": ("method", list(methods)), "coordinate": ("coordinate", names)},
         )
+        ds = ds.merge(fields)
         ds.attrs.update(self.attrs())
         ds.attrs["time_units"] = TIME_UNITS
         ds.attrs["kramers_note"] = theory["note"]
@@ -464,16 +470,32 @@ class FokkerPlanck:
         land_vars = self.model.landscape.variables
         return [float(position[land_vars.index(ax.name)]) if ax.name in land_vars else 0.5 * (ax.lo + ax.hi) for ax in self.grid]
 
-    def _committor_rate(self, start: Sequence[float], target_mask: np.ndarray) -> float:
+    def _committor_rate(self, start: Sequence[float], target_mask: np.ndarray) -> tuple[float, xr.Dataset]:
+        """Potential-theoretic rate from the thermal basin around ``start``, with the committor and
+        reactive current as fields (NaN rate and no fields without detailed balance)."""
         q = jump_rates(self.operator, self.volumes)
         log_pi = log_detailed_balance_weights(q, self.grid)
         if log_pi is None:
-            return float("nan")
+            warnings.warn("the 'committor' escape rate needs detailed balance, which this operator lacks", FPSolverWarning, stacklevel=3)
+            return float("nan"), xr.Dataset()
         energy = self._landscape_on_cells()
         cell = self._cell_of(start)
-        scale = self._thermal_energy(start)
-        basin = _connected(self.grid, (energy <= energy[cell] + scale) & ~target_mask, cell)
-        return float(np.exp(-mfpt_log_from_basin(q, log_pi, basin, target_mask, self._leak(q), self.solver)))
+        basin = _connected(self.grid, (energy <= energy[cell] + self._thermal_energy(start)) & ~target_mask, cell)
+        log_time, h = mfpt_log_from_basin(q, log_pi, basin, target_mask, self._leak(q), self.solver)
+        current = reactive_current(q, log_pi, h, self.grid)
+        forward = committor(q, target_mask, basin, self._leak(q), 1.0, self.solver)
+        fields = xr.Dataset(
+            {
+                "committor": to_dataarray(self.grid, forward, "committor", COMMITTOR_ATTRS),
+                "reactive_current": to_dataarray(
+                    self.grid, current, "reactive_current",
+                    {"long_name": "reactive probability current (start basin to target), scaled to max 1", "units": "1"},
+                    leading=("component",),
+                ),
+            },
+            coords={"component": ("component", list(self.grid.names))},
+        )
+        return float(np.exp(-log_time)), fields
 
     def _leak(self, q: sps.spmatrix) -> np.ndarray:
         sides = [(lo == "absorbing", hi == "absorbing") for lo, hi in self.boundaries.sides]

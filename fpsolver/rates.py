@@ -43,7 +43,7 @@ from .grid import Grid
 from .expressions import parse_condition
 from .linalg import factorize
 
-__all__ = ["jump_rates", "log_detailed_balance_weights", "backward_mfpt", "committor", "chain_mfpt_1d", "start_cells", "region_mask", "mfpt_log_from_basin", "face_leak"]
+__all__ = ["jump_rates", "log_detailed_balance_weights", "backward_mfpt", "committor", "chain_mfpt_1d", "start_cells", "region_mask", "mfpt_log_from_basin", "face_leak", "reactive_current"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,16 +108,21 @@ def backward_mfpt(q: sps.spmatrix, free: np.ndarray, solver: str = "superlu") ->
     return tau
 
 
-def committor(q: sps.spmatrix, start: np.ndarray, target: np.ndarray, solver: str = "superlu") -> np.ndarray:
-    r"""Committor :math:`h` = probability to reach ``start`` before ``target`` (1 on start, 0 on target).
+def committor(
+    q: sps.spmatrix, one: np.ndarray, zero: np.ndarray, leak: np.ndarray, ghost: float = 0.0, solver: str = "superlu"
+) -> np.ndarray:
+    r"""Hitting probability :math:`h`: 1 on the ``one`` cells, 0 on the ``zero`` cells, and
+    :math:`Q^\top h = 0` elsewhere, with the value ``ghost`` beyond absorbing faces (rates ``leak``).
 
-    Absorbing faces count as target: ghost nodes have :math:`h = 0`.
+    The forward committor of transition-path theory (probability to reach the target before the
+    start) is ``committor(q, target, start, leak, ghost=1)``. Solved directly rather than as
+    ``1 - h``, small values keep their relative precision.
     """
     qt = sps.csr_matrix(q.T)
-    free = ~(start | target)
+    free = ~(one | zero)
     h = np.zeros(q.shape[0])
-    h[start] = 1.0
-    rhs = -np.asarray(qt[free][:, start].sum(axis=1)).ravel()
+    h[one] = 1.0
+    rhs = -np.asarray(qt[free][:, one].sum(axis=1)).ravel() - ghost * leak[free]
     try:
         h[free] = factorize(qt[free][:, free], solver).solve(rhs)
     except SolverError:
@@ -167,16 +172,46 @@ def chain_mfpt_1d(q: sps.spmatrix, log_pi: np.ndarray, target: np.ndarray, leak:
     return tau
 
 
-def mfpt_log_from_basin(q: sps.spmatrix, log_pi: np.ndarray, basin: np.ndarray, target: np.ndarray, leak: np.ndarray, solver: str = "superlu") -> float:
+def reactive_current(q: sps.spmatrix, log_pi: np.ndarray, h: np.ndarray, grid: Grid) -> np.ndarray:
+    r"""Reactive probability current of the committor, at cell centres, shape ``(ndim, *grid.shape)``.
+
+    Across the edge from cell :math:`i` to its upper neighbour :math:`j` along an axis it is
+    :math:`\pi_iK_{i\to j}(h_i - h_j)` (from the start towards the target); each cell gets the
+    mean of its two faces along each axis, and the field is scaled to a largest magnitude of 1
+    (its total through any cut is the capacity; a plot needs its direction and relative size).
+    """
+    q = sps.csr_matrix(q)
+    weights = np.exp(log_pi - log_pi.max())
+    index = np.arange(grid.size).reshape(grid.shape)
+    current = np.zeros((grid.ndim,) + grid.shape)
+    for axis in range(grid.ndim):
+        n = grid.shape[axis]
+        lower = index.take(np.arange(n - 1), axis=axis).ravel()
+        upper = index.take(np.arange(1, n), axis=axis).ravel()
+        k_up = np.asarray(q[upper, lower]).ravel()  # K_{lower -> upper}
+        face = (weights[lower] * k_up * (h[lower] - h[upper])).reshape(index.take(np.arange(n - 1), axis=axis).shape)
+        pad = [(0, 0)] * grid.ndim
+        pad[axis] = (1, 0)
+        before = np.pad(face, pad)
+        pad[axis] = (0, 1)
+        after = np.pad(face, pad)
+        current[axis] = 0.5 * (before + after)
+    total = np.abs(current).max()
+    return current / total if total > 0 else current
+
+
+def mfpt_log_from_basin(
+    q: sps.spmatrix, log_pi: np.ndarray, basin: np.ndarray, target: np.ndarray, leak: np.ndarray, solver: str = "superlu"
+) -> tuple[float, np.ndarray]:
     r"""Natural log of :math:`\sum_i\pi_ih_i / \mathrm{cap}(A, B)` for a basin :math:`A` (potential theory).
 
     This is the mean time to reach :math:`B` started from the equilibrium measure on :math:`A`
     (Bovier–Eckhoff–Gayrard–Klein). With :math:`A` a region (not a single cell) every free cell
     is anchored by Dirichlet data on both sides, and the committor keeps full *relative* precision
     (measured 1e-12 where h ~ 1e-33 at barrier/T = 70); the capacity is the committor current
-    across the cut h = 1/2, where the h-differences are O(1).
+    across the cut h = 1/2, where the h-differences are O(1). Returns the log and the committor.
     """
-    h = committor(q, basin, target, solver)
+    h = committor(q, basin, target, leak, 0.0, solver)
     shift = log_pi.max()
     weights = np.exp(log_pi - shift)
     log_population = float(np.log(weights @ h) + shift)
@@ -187,7 +222,7 @@ def mfpt_log_from_basin(q: sps.spmatrix, log_pi: np.ndarray, basin: np.ndarray, 
     flux += float(np.sum(weights[inside] * leak[inside] * h[inside]))  # out through absorbing faces
     if not flux > 0:
         raise InputError("the target cannot be reached from the start")
-    return log_population - float(np.log(flux) + shift)
+    return log_population - float(np.log(flux) + shift), h
 
 
 def face_leak(q: sps.spmatrix, grid: Grid, absorbing_sides: Sequence[tuple[bool, bool]]) -> np.ndarray:

@@ -115,7 +115,8 @@ def test_direct_solve_warns_when_it_loses_digits():
 
 
 def test_committor_of_the_symmetric_double_well():
-    """q(x) = int_x^b e^{L/T} / int_a^b e^{L/T} between the wells (D constant); 1/2 at the barrier top."""
+    """Forward committor q(x) = int_a^x e^{L/T} / int_a^b e^{L/T} between the wells (D constant);
+    1/2 at the barrier top, second order in the grid."""
     temperature = 0.1
     errors = []
     for n in (500, 1000, 2000):
@@ -129,7 +130,7 @@ def test_committor_of_the_symmetric_double_well():
         fine = np.linspace(a, b, 200001)
         weight = np.exp((fine**4 / 4 - fine**2 / 2) / temperature)
         tail = np.concatenate([[0.0], np.cumsum(0.5 * (weight[1:] + weight[:-1]) * np.diff(fine))])
-        exact = 1 - tail / tail[-1]
+        exact = tail / tail[-1]
         inside = (x > a) & (x < b)
         errors.append(np.abs(h.values[inside] - np.interp(x[inside], fine, exact)).max())
     assert 1.8 < slope([4 / 500, 4 / 1000, 4 / 2000], errors) < 2.2, errors
@@ -261,3 +262,31 @@ def test_flux_over_a_dividing_surface_during_an_evolution():
     np.testing.assert_allclose(n[0] - n, transported, atol=2e-3 * n[0])  # trapezoid on 0.5-spaced samples
     with pytest.raises(InputError, match="outside the grid"):
         problem.evolve(p0, t_end=1.0, dt=0.1, surface={"x": 3.0})
+
+
+def test_forward_committor_keeps_relative_precision_when_tiny():
+    """Barrier/T = 70: inside the start well q ~ e^-70; solved directly (not as 1 - h) it matches
+    the closed form int_a^x e^{L/T} / int_a^b e^{L/T} in log space (grid error only)."""
+    temperature = 0.25 / 70
+    grid = fp.Grid.uniform(x=(-2.0, 2.0, 4000))
+    problem = fp.FokkerPlanck(fp.Overdamped(fp.Landscape.from_expression("x**4/4 - x**2/2"), temperature=temperature), grid)
+    q = problem.committor(start="x <= -1.2", target="x >= 1")
+    x = grid.coords["x"]
+    a, b = x[x <= -1.2].max(), x[x >= 1].min()
+    fine = np.linspace(a, b, 400001)
+    log_w = (fine**4 / 4 - fine**2 / 2) / temperature
+    log_cum = np.logaddexp.accumulate(np.concatenate([[-np.inf], np.logaddexp(log_w[1:], log_w[:-1]) + np.log(0.5 * np.diff(fine))]))
+    probe = x[np.argmin(np.abs(x + 1.0))]
+    exact = np.interp(probe, fine, log_cum) - log_cum[-1]
+    assert exact < -50  # q ~ e^-59 here
+    assert abs(np.log(float(q.sel(x=probe))) - exact) < 1e-3
+
+
+def test_escape_rate_outputs_committor_and_reactive_current():
+    land = fp.Landscape.from_expression("(x**2 - 1)**2 + y**2 + 0.4*x*y")
+    grid = fp.Grid.uniform(x=(-2.0, 2.0, 100), y=(-1.5, 1.5, 60))
+    problem = fp.FokkerPlanck(fp.Overdamped(land, temperature=0.1), grid)
+    ds = problem.escape_rate([-1.0, 0.15], target="x >= 1", methods=("committor",))
+    assert ds["committor"].dims == ("x", "y") and ds["reactive_current"].dims == ("component", "x", "y")
+    assert float(ds["committor"].interp(x=0.0, y=0.0)) == pytest.approx(0.5, abs=1e-3)  # symmetric saddle
+    assert float(ds["reactive_current"].sel({"component": "x"}).interp(x=0.0).min()) >= 0  # start -> target
