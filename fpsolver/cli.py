@@ -162,3 +162,7 @@ def plot(dataset: str, output: str | None) -> None:
     with ds:
         written = plot_dataset(ds, output or path.with_suffix(".png"))
     click.echo(f"{dataset}: wrote {written}")
+
+
+if __name__ == "__main__":  # python -m fpsolver.cli
+    main()

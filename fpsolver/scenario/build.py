@@ -25,7 +25,7 @@ from ..boundary import Boundaries
 from ..errors import InputError, ScenarioError
 from ..grid import Axis, Grid
 from ..initial import gaussian
-from ..landscapes import Landscape, library
+from ..landscapes import LIBRARY, Landscape, library
 from ..linalg import SOLVERS
 from ..models import Overdamped
 from ..problem import ESCAPE_METHODS, FokkerPlanck
@@ -160,6 +160,9 @@ def _validate(located: Located) -> Scenario:
         for err in exc.errors():
             path = located.resolve(err["loc"])
             message = _message(err)
+            landscape = located.data.get("landscape")
+            if err["type"] == "landscape" and isinstance(landscape, dict) and "kind" in landscape:
+                path, message = ("landscape", "kind"), f"unknown landscape kind {landscape['kind']!r}; choose one of {', '.join(LIBRARY)} (or give 'expression')"
             where = located.where(path)
             problems.setdefault(where, (where, message))
         raise ScenarioError(list(problems.values())) from None

@@ -43,13 +43,16 @@ class Located:
         union members or discriminator tags in pydantic locations) are dropped.
         """
         node, path = self.data, []
-        for part in loc:
+        parts = list(loc)
+        for i, part in enumerate(parts):
             if isinstance(node, dict) and part in node:
                 node = node[part]
                 path.append(part)
             elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
                 node = node[part]
                 path.append(part)
+            elif isinstance(node, dict) and any(later in node for later in parts[i + 1 :]):
+                continue  # a union tag (e.g. the landscape kind) standing between real keys
             elif isinstance(node, dict) and isinstance(part, str) and not _is_type_label(part):
                 # A key the data lacks (missing or extra): still name it.
                 path.append(part)
