@@ -389,7 +389,7 @@ class FokkerPlanck:
         xarray.Dataset
             ``escape_rate`` (method), ``kramers_rate`` (Kramers / Eyring–Kramers, from the minimum
             nearest the start and the lowest index-1 saddle outside the target), ``barrier``, the
-            positions and Hessian eigenvalues used (dim ``coordinate``), ``population`` (flux method).
+            positions and Hessian eigenvalues used (dim ``coordinate``), ``steady_population`` (flux method).
         """
         unknown = [m for m in methods if m not in ESCAPE_METHODS]
         if unknown or not methods:
@@ -428,7 +428,7 @@ class FokkerPlanck:
                 "saddle": (("coordinate",), theory["saddle"], {"long_name": "index-1 saddle", "units": "1"}),
                 "hessian_minimum": (("coordinate",), theory["h_min"], {"long_name": "Hessian eigenvalues at the minimum", "units": "loss"}),
                 "hessian_saddle": (("coordinate",), theory["h_saddle"], {"long_name": "Hessian eigenvalues at the saddle", "units": "loss"}),
-                "population": ((), population, {"long_name": "steady population for a unit source (flux method)", "units": TIME_UNITS}),
+                "steady_population": ((), population, {"long_name": "steady population for a unit source (flux method)", "units": TIME_UNITS}),
             },
             coords={"method": ("method", list(methods)), "coordinate": ("coordinate", names)},
         )

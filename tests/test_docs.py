@@ -24,3 +24,26 @@ def test_docs_have_examples():
 @pytest.mark.parametrize("block", BLOCKS)
 def test_example_runs(block):
     exec(compile(block, "<docs>", "exec"), {})
+
+
+YAML_EXAMPLES = [
+    pytest.param(block, id=f"{page.name}:{i}")
+    for page in PAGES
+    for i, block in enumerate(re.findall(r"```yaml\n(.*?)```", page.read_text(encoding="utf-8"), re.S))
+    if block.lstrip().startswith("name:")
+]
+
+
+def test_docs_have_scenario_examples():
+    assert YAML_EXAMPLES
+
+
+@pytest.mark.parametrize("text", YAML_EXAMPLES)
+def test_scenario_example_runs(text, tmp_path):
+    """Complete scenarios in the docs validate and run (all tasks in one file, so their
+    output variables must not clash)."""
+    from fpsolver.runner import compute
+    from fpsolver.scenario import loads_scenario
+
+    ds = compute(loads_scenario(text, "example.yaml", tmp_path / "example.nc"))
+    assert ds.data_vars
