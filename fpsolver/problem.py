@@ -34,6 +34,7 @@ from .rates import (
     reactive_current,
     region_mask,
     start_cells,
+    imprecise,
     warn_if_imprecise,
     DIRECT_PRECISION_LIMIT,
 )
@@ -291,8 +292,11 @@ class FokkerPlanck:
         -----
         In 1-D the exact birth–death formula is evaluated subtraction-free in log space, so
         times up to ~1e300 keep their digits. Otherwise one sparse solve of
-        :math:`Q^\top\tau = -1`; it loses digits once :math:`\tau\,\max|Q_{ii}|` exceeds ~1e10,
-        and warns (:class:`~fpsolver.errors.FPSolverWarning`) when it does.
+        :math:`Q^\top\tau = -1`, which loses digits once :math:`\tau\,\max|Q_{ii}|` exceeds ~1e10.
+        In that regime a value from ``start`` comes from potential theory instead (the mean
+        time from the equilibrium measure of the thermal basin around the start, which equals
+        the time from the start to better than 1e-10 there; needs detailed balance), and the
+        field without ``start`` comes with a :class:`~fpsolver.errors.FPSolverWarning`.
         """
         target_mask = self._target_mask(target)
         q = jump_rates(self.operator, self.volumes)
@@ -301,14 +305,25 @@ class FokkerPlanck:
             log_pi = log_detailed_balance_weights(q, self.grid)
             if log_pi is not None:
                 tau = chain_mfpt_1d(q, log_pi, target_mask, self._leak(q))
+        precise = tau is not None
         if tau is None:
             tau = backward_mfpt(q, ~target_mask, self.solver)
-            warn_if_imprecise(tau, q)
+            precise = not imprecise(tau, q)
+            if start is None and not precise:
+                warn_if_imprecise(tau, q)
         if start is None:
             attrs = {"long_name": "mean first-passage time to the target", "units": TIME_UNITS}
             return to_dataarray(self.grid, tau, "mfpt", attrs)
         if target_mask[self._cell_of(start)]:
             raise InputError(f"the start {list(start)} lies inside the target")
+        if not precise:
+            # Where the direct solve loses digits the start sits in a basin so metastable that
+            # the mean time from the basin's equilibrium measure equals the time from the start to
+            # better than the solve's own error: use the potential-theoretic value instead.
+            rate, _ = self._committor_rate(start, target_mask)
+            if np.isfinite(rate):
+                return 1.0 / rate
+            warn_if_imprecise(tau, q)
         cells, weights = start_cells(self.grid, start)
         return float(np.dot(weights, tau[cells]))
 

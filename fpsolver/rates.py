@@ -266,10 +266,15 @@ def region_mask(grid: Grid, region: str | np.ndarray | None, what: str) -> np.nd
     return mask.copy()
 
 
+def imprecise(tau: np.ndarray, q: sps.spmatrix) -> bool:
+    """Whether a direct backward solve is in the regime where it loses digits."""
+    scale = float(np.abs(q.diagonal()).max())
+    return not np.all(np.isfinite(tau)) or np.nanmax(np.abs(tau)) * scale > DIRECT_PRECISION_LIMIT
+
+
 def warn_if_imprecise(tau: np.ndarray, q: sps.spmatrix) -> None:
     """Warn when a direct backward solve is in the regime where it loses digits."""
-    scale = float(np.abs(q.diagonal()).max())
-    if np.nanmax(np.abs(tau)) * scale > DIRECT_PRECISION_LIMIT or not np.all(np.isfinite(tau)):
+    if imprecise(tau, q):
         warnings.warn(
             "the mean first-passage times are so long compared with the fastest jump rate that the direct "
             "backward solve loses digits; escape_rate(..., methods=('committor',)) keeps them",
