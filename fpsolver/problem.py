@@ -32,6 +32,7 @@ from .rates import (
     face_leak,
     mfpt_log_from_basin,
     reactive_current,
+    reversed_chain,
     region_mask,
     start_cells,
     imprecise,
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 #: Rates below eps-level of the fastest jump rate (scale / rate above 1 / this) have no digits left.
 DIRECT_NO_DIGITS = 1e-15
 
+CURRENT_ATTRS = {"long_name": "net reactive probability current (start to target), scaled to max 1", "units": "1"}
 COMMITTOR_ATTRS = {"long_name": "forward committor: probability to reach the target before the start", "units": "1"}
 
 #: Methods of :meth:`FokkerPlanck.escape_rate`.
@@ -361,20 +363,65 @@ class FokkerPlanck:
         ds.attrs.update(self.attrs())
         return ds
 
-    def committor(self, start: str | np.ndarray, target: str | np.ndarray | None = None) -> xr.DataArray:
-        """Forward committor: probability of reaching the ``target`` before the ``start`` region.
+    def committor(self, start: str | np.ndarray, target: str | np.ndarray | None = None, direction: str = "forward") -> xr.DataArray:
+        """Committor between the ``start`` region and the ``target`` (transition-path theory).
 
-        0 on the start region, 1 on the target (and beyond absorbing faces, which count as
-        target); regions as for :meth:`mfpt`. Solved directly, so values as small as
-        e^{-ΔL/T} keep their relative precision.
+        ``direction="forward"``: probability of reaching the target before the start (0 on the
+        start, 1 on the target and beyond absorbing faces); solved directly, so values as small
+        as e^{-ΔL/T} keep their relative precision. ``"backward"``: probability of having come
+        from the start rather than the target, the forward committor (roles swapped) of the
+        time-reversed chain; equal to 1 - forward under detailed balance, and needs a stationary
+        density (no absorbing faces) otherwise.
         """
+        if direction not in ("forward", "backward"):
+            raise InputError(f"direction must be 'forward' or 'backward', got {direction!r}")
         start_mask = region_mask(self.grid, start, "start")
         target_mask = self._target_mask(target)
         if np.any(start_mask & target_mask):
             raise InputError("the start and target regions overlap")
         q = jump_rates(self.operator, self.volumes)
-        value = committor(q, target_mask, start_mask, self._leak(q), 1.0, self.solver)
-        return to_dataarray(self.grid, value, "committor", COMMITTOR_ATTRS)
+        if direction == "forward":
+            value = committor(q, target_mask, start_mask, self._leak(q), 1.0, self.solver)
+            return to_dataarray(self.grid, value, "committor", COMMITTOR_ATTRS)
+        value = committor(reversed_chain(q, self._log_stationary(q)), start_mask, target_mask, self._leak(q), 0.0, self.solver)
+        attrs = {"long_name": "backward committor: probability to have come from the start rather than the target", "units": "1"}
+        return to_dataarray(self.grid, value, "backward_committor", attrs)
+
+    def reactive_current(self, start: str | np.ndarray, target: str | np.ndarray) -> xr.Dataset:
+        """Net reactive current of transition-path theory (a vector field) and the reaction rate.
+
+        Works with or without detailed balance (the stationary density comes from
+        :meth:`stationary`); needs mass-conserving boundaries, with the target given as a region.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``reactive_current`` (component, axes), scaled to a largest magnitude of 1;
+            ``reaction_rate``: reactive trajectories from start to target per unit time.
+        """
+        start_mask = region_mask(self.grid, start, "start")
+        target_mask = self._target_mask(target)
+        q = jump_rates(self.operator, self.volumes)
+        log_pi = self._log_stationary(q)
+        forward = committor(q, target_mask, start_mask, self._leak(q), 1.0, self.solver)
+        backward = committor(reversed_chain(q, log_pi), start_mask, target_mask, self._leak(q), 0.0, self.solver)
+        current, rate, _ = reactive_current(q, log_pi, forward, backward, self.grid)
+        return xr.Dataset(
+            {
+                "reactive_current": to_dataarray(self.grid, current, "reactive_current", CURRENT_ATTRS, leading=("component",)),
+                "reaction_rate": ((), rate, {"long_name": "rate of reactive trajectories (start -> target)", "units": f"1 / ({TIME_UNITS})"}),
+            },
+            coords={"component": ("component", list(self.grid.names))},
+        )
+
+    def _log_stationary(self, q: sps.spmatrix) -> np.ndarray:
+        """log of the stationary masses: detailed-balance weights when they exist, else the null vector."""
+        log_pi = log_detailed_balance_weights(q, self.grid)
+        if log_pi is not None:
+            return log_pi
+        masses = self.stationary().values.ravel() * self.volumes
+        with np.errstate(divide="ignore"):
+            return np.log(np.maximum(masses, np.finfo(float).tiny))
 
     def escape_rate(
         self,
@@ -497,16 +544,12 @@ class FokkerPlanck:
         cell = self._cell_of(start)
         basin = _connected(self.grid, (energy <= energy[cell] + self._thermal_energy(start)) & ~target_mask, cell)
         log_time, h = mfpt_log_from_basin(q, log_pi, basin, target_mask, self._leak(q), self.solver)
-        current = reactive_current(q, log_pi, h, self.grid)
         forward = committor(q, target_mask, basin, self._leak(q), 1.0, self.solver)
+        current, _, _ = reactive_current(q, log_pi, forward, h, self.grid)  # backward committor = h here
         fields = xr.Dataset(
             {
                 "committor": to_dataarray(self.grid, forward, "committor", COMMITTOR_ATTRS),
-                "reactive_current": to_dataarray(
-                    self.grid, current, "reactive_current",
-                    {"long_name": "reactive probability current (start basin to target), scaled to max 1", "units": "1"},
-                    leading=("component",),
-                ),
+                "reactive_current": to_dataarray(self.grid, current, "reactive_current", CURRENT_ATTRS, leading=("component",)),
             },
             coords={"component": ("component", list(self.grid.names))},
         )

@@ -43,7 +43,7 @@ from .grid import Grid
 from .expressions import parse_condition
 from .linalg import factorize
 
-__all__ = ["jump_rates", "log_detailed_balance_weights", "backward_mfpt", "committor", "chain_mfpt_1d", "start_cells", "region_mask", "mfpt_log_from_basin", "face_leak", "reactive_current"]
+__all__ = ["jump_rates", "log_detailed_balance_weights", "backward_mfpt", "committor", "chain_mfpt_1d", "start_cells", "region_mask", "mfpt_log_from_basin", "face_leak", "reactive_current", "reversed_chain"]
 
 logger = logging.getLogger(__name__)
 
@@ -172,32 +172,52 @@ def chain_mfpt_1d(q: sps.spmatrix, log_pi: np.ndarray, target: np.ndarray, leak:
     return tau
 
 
-def reactive_current(q: sps.spmatrix, log_pi: np.ndarray, h: np.ndarray, grid: Grid) -> np.ndarray:
-    r"""Reactive probability current of the committor, at cell centres, shape ``(ndim, *grid.shape)``.
+def reversed_chain(q: sps.spmatrix, log_pi: np.ndarray) -> sps.csr_matrix:
+    r"""Generator of the time-reversed chain, :math:`\tilde Q = \Pi Q^\top \Pi^{-1}`
+    (:math:`\tilde K_{i\to j} = \pi_jK_{j\to i}/\pi_i`); equal to :math:`Q` under detailed balance."""
+    coo = sps.coo_matrix(q.T)
+    data = coo.data * np.exp(log_pi[coo.row] - log_pi[coo.col])
+    return sps.csr_matrix((data, (coo.row, coo.col)), shape=q.shape)
 
-    Across the edge from cell :math:`i` to its upper neighbour :math:`j` along an axis it is
-    :math:`\pi_iK_{i\to j}(h_i - h_j)` (from the start towards the target); each cell gets the
-    mean of its two faces along each axis, and the field is scaled to a largest magnitude of 1
-    (its total through any cut is the capacity; a plot needs its direction and relative size).
+
+def reactive_current(
+    q: sps.spmatrix, log_pi: np.ndarray, forward: np.ndarray, backward: np.ndarray, grid: Grid
+) -> tuple[np.ndarray, float, float]:
+    r"""Net reactive current of transition-path theory at cell centres, and the reaction rate.
+
+    Across the edge from cell :math:`i` to its upper neighbour :math:`j` along an axis the net
+    reactive current is :math:`f_{ij} - f_{ji}` with :math:`f_{ij} = \pi_iq^-_iK_{i\to j}q^+_j`
+    (forward committor :math:`q^+`, backward :math:`q^-`); each cell gets the mean of its two
+    faces along each axis. Returned scaled to a largest magnitude of 1, with the rate of
+    reactive trajectories (:math:`\sum\pi = 1`) measured twice: as the current out of the start
+    set :math:`\{q^- = 1, q^+ = 0\}` and into the target :math:`\{q^+ = 1, q^- = 0\}`. The net
+    current is divergence-free between them, so the two agree to round-off.
     """
     q = sps.csr_matrix(q)
     weights = np.exp(log_pi - log_pi.max())
+    weights = weights / weights.sum()
     index = np.arange(grid.size).reshape(grid.shape)
     current = np.zeros((grid.ndim,) + grid.shape)
+    start = (backward >= 1.0) & (forward <= 0.0)
+    target = (forward >= 1.0) & (backward <= 0.0)
+    rate_out = rate_in = 0.0
     for axis in range(grid.ndim):
         n = grid.shape[axis]
         lower = index.take(np.arange(n - 1), axis=axis).ravel()
         upper = index.take(np.arange(1, n), axis=axis).ravel()
-        k_up = np.asarray(q[upper, lower]).ravel()  # K_{lower -> upper}
-        face = (weights[lower] * k_up * (h[lower] - h[upper])).reshape(index.take(np.arange(n - 1), axis=axis).shape)
+        up = np.asarray(q[upper, lower]).ravel()  # K_{lower -> upper}
+        down = np.asarray(q[lower, upper]).ravel()  # K_{upper -> lower}
+        net = weights[lower] * backward[lower] * up * forward[upper] - weights[upper] * backward[upper] * down * forward[lower]
+        rate_out += float(np.sum(net[start[lower] & ~start[upper]]) - np.sum(net[start[upper] & ~start[lower]]))
+        rate_in += float(np.sum(net[target[upper] & ~target[lower]]) - np.sum(net[target[lower] & ~target[upper]]))
+        face = net.reshape(index.take(np.arange(n - 1), axis=axis).shape)
         pad = [(0, 0)] * grid.ndim
         pad[axis] = (1, 0)
         before = np.pad(face, pad)
         pad[axis] = (0, 1)
-        after = np.pad(face, pad)
-        current[axis] = 0.5 * (before + after)
+        current[axis] = 0.5 * (before + np.pad(face, pad))
     total = np.abs(current).max()
-    return current / total if total > 0 else current
+    return (current / total if total > 0 else current), rate_out, rate_in
 
 
 def mfpt_log_from_basin(
