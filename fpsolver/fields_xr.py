@@ -10,9 +10,12 @@ import xarray as xr
 from .errors import InputError
 from .grid import Grid
 
-__all__ = ["grid_coords", "to_dataarray", "from_field", "DENSITY_ATTRS"]
+__all__ = ["grid_coords", "to_dataarray", "from_field", "DENSITY_ATTRS", "TIME_UNITS"]
 
 DENSITY_ATTRS = {"long_name": "probability density", "units": "1 / parameter volume"}
+
+#: The time unit of every output (the models are written in continuous time).
+TIME_UNITS = "model time (for optimizer-derived models: SGD time t = k * learning rate)"
 
 
 def grid_coords(grid: Grid) -> dict[str, xr.Variable]:

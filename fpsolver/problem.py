@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import logging
 import sys
-import warnings
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
-
-from scipy import ndimage
 
 import numpy as np
 import scipy.sparse as sps
 import xarray as xr
 
+from . import escape
 from .boundary import Boundaries, BoundarySpec
-from .errors import FPSolverWarning, InputError
-from .critical import critical_points
-from .fields_xr import DENSITY_ATTRS, from_field, to_dataarray
+from .errors import InputError
+from .escape import COMMITTOR_ATTRS, CURRENT_ATTRS, ESCAPE_METHODS
+from .fields_xr import DENSITY_ATTRS, TIME_UNITS, from_field, to_dataarray
 from .grid import Grid
 from .linalg import factorize
 from .models import Overdamped
@@ -27,36 +25,22 @@ from .rates import (
     backward_mfpt,
     chain_mfpt_1d,
     committor,
+    face_leak,
+    imprecise,
     jump_rates,
     log_detailed_balance_weights,
-    face_leak,
-    mfpt_log_from_basin,
     reactive_current,
-    reversed_chain,
     region_mask,
+    reversed_chain,
     start_cells,
-    imprecise,
     warn_if_imprecise,
-    DIRECT_PRECISION_LIMIT,
 )
 from .spectral import slowest_modes, stationary_density
-from .theory import eyring_kramers
 from .stepping import Callback, MassCheck, ProgressBar, SystemCache, integrate, steps_for
 
-__all__ = ["FokkerPlanck"]
+__all__ = ["FokkerPlanck", "ESCAPE_METHODS"]
 
 logger = logging.getLogger(__name__)
-
-#: Rates below eps-level of the fastest jump rate (scale / rate above 1 / this) have no digits left.
-DIRECT_NO_DIGITS = 1e-15
-
-CURRENT_ATTRS = {"long_name": "net reactive probability current (start to target), scaled to max 1", "units": "1"}
-COMMITTOR_ATTRS = {"long_name": "forward committor: probability to reach the target before the start", "units": "1"}
-
-#: Methods of :meth:`FokkerPlanck.escape_rate`.
-ESCAPE_METHODS = ("mfpt", "flux", "committor", "eigen")
-
-TIME_UNITS = "model time (for optimizer-derived models: SGD time t = k * learning rate)"
 
 
 class FokkerPlanck:
@@ -181,58 +165,10 @@ class FokkerPlanck:
         ds.attrs.update(self.attrs())
         ds.attrs.update({"scheme": scheme, "dt": dt, "time_units": TIME_UNITS})
         if surface is not None:
-            flux = self._surface_flux(snaps, times, surface, p)
+            flux = escape.surface_flux(self, snaps, times, surface, p)
             ds = ds.merge(flux)
             ds.attrs["surface"] = flux.attrs["surface"]
         return ds
-
-    def _surface_flux(self, snaps: np.ndarray, times: np.ndarray, surface: str | Mapping[str, float], p0: np.ndarray) -> xr.Dataset:
-        """Current across a grid-aligned plane, the population behind it, and their ratio."""
-        axis, position = self._plane(surface)
-        ax = self.grid[axis]
-        k = int(np.argmin(np.abs(ax.faces[1:-1] - position))) + 1  # interior face index
-        upper = np.zeros(self.grid.shape, bool)
-        index = [slice(None)] * self.grid.ndim
-        index[axis] = slice(k, None)
-        upper[tuple(index)] = True
-        upper = upper.ravel()
-        if (self.volumes * p0)[upper].sum() > (self.volumes * p0)[~upper].sum():
-            upper = ~upper  # count the current away from the side that holds the start
-        q = jump_rates(self.operator, self.volumes)
-        into = sps.csr_matrix(q)[upper][:, ~upper]  # K_{start side -> other side}
-        back = sps.csr_matrix(q)[~upper][:, upper]
-        masses = snaps * self.volumes
-        flux = np.asarray(into @ masses[:, ~upper].T).sum(axis=0) - np.asarray(back @ masses[:, upper].T).sum(axis=0)
-        population = masses[:, ~upper].sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rate = flux / population
-        unit = f"1 / ({TIME_UNITS})"
-        return xr.Dataset(
-            {
-                "flux": (("time",), flux, {"long_name": f"probability current across {ax.name} = {ax.faces[k]:.6g}", "units": unit}),
-                "population": (("time",), population, {"long_name": "probability on the start side of the surface", "units": "1"}),
-                "transient_rate": (("time",), rate, {"long_name": "time-dependent rate flux / population", "units": unit}),
-                "rate_plateau": ((), _plateau(times, rate), {"long_name": "plateau of the time-dependent rate", "units": unit}),
-            },
-            coords={"time": times},
-            attrs={"surface": f"{ax.name} = {ax.faces[k]:.6g}"},
-        )
-
-    def _plane(self, surface: str | Mapping[str, float]) -> tuple[int, float]:
-        if surface == "auto":
-            saddles = [p for p in critical_points(self.model.landscape, self.grid) if p.index == 1]
-            if not saddles:
-                raise InputError("surface='auto' needs an index-1 saddle inside the grid; give the plane, e.g. {'x': 0.0}")
-            b = saddles[0]
-            variable = self.model.landscape.variables[int(np.argmax(np.abs(b.unstable_direction)))]
-            return self.grid.index(variable), float(b.position[self.model.landscape.variables.index(variable)])
-        if not isinstance(surface, Mapping) or len(surface) != 1:
-            raise InputError(f"surface must be 'auto' or one axis and position such as {{'x': 0.0}}, got {surface!r}")
-        (name, position), = surface.items()
-        ax = self.grid.axis(name)
-        if not ax.lo < float(position) < ax.hi:
-            raise InputError(f"surface {name} = {position} lies outside the grid [{ax.lo}, {ax.hi}]")
-        return self.grid.index(name), float(position)
 
     def stationary(self) -> xr.DataArray:
         """Stationary density (null vector of the generator, unit mass), by one sparse solve."""
@@ -241,7 +177,7 @@ class FokkerPlanck:
                 "there is no stationary density with absorbing boundaries (probability leaks out); "
                 "use reflecting or periodic boundaries, or the slowest mode from spectrum()"
             )
-        anchor = int(np.argmin(self._landscape_on_cells()))
+        anchor = int(np.argmin(self.landscape_on_cells()))
         p = stationary_density(self.operator, self.volumes, anchor, self.solver)
         attrs = {**DENSITY_ATTRS, "long_name": "stationary probability density"}
         return to_dataarray(self.grid, p, "p_stationary", attrs)
@@ -300,13 +236,13 @@ class FokkerPlanck:
         the time from the start to better than 1e-10 there; needs detailed balance), and the
         field without ``start`` comes with a :class:`~fpsolver.errors.FPSolverWarning`.
         """
-        target_mask = self._target_mask(target)
+        target_mask = self.target_mask(target)
         q = jump_rates(self.operator, self.volumes)
         tau = None
         if self.grid.ndim == 1:
             log_pi = log_detailed_balance_weights(q, self.grid)
             if log_pi is not None:
-                tau = chain_mfpt_1d(q, log_pi, target_mask, self._leak(q))
+                tau = chain_mfpt_1d(q, log_pi, target_mask, self.leak_rates(q))
         precise = tau is not None
         if tau is None:
             tau = backward_mfpt(q, ~target_mask, self.solver)
@@ -316,13 +252,13 @@ class FokkerPlanck:
         if start is None:
             attrs = {"long_name": "mean first-passage time to the target", "units": TIME_UNITS}
             return to_dataarray(self.grid, tau, "mfpt", attrs)
-        if target_mask[self._cell_of(start)]:
+        if target_mask[self.cell_index(start)]:
             raise InputError(f"the start {list(start)} lies inside the target")
         if not precise:
             # Where the direct solve loses digits the start sits in a basin so metastable that
             # the mean time from the basin's equilibrium measure equals the time from the start to
             # better than the solve's own error: use the potential-theoretic value instead.
-            rate, _ = self._committor_rate(start, target_mask)
+            rate, _ = escape.committor_rate(self, start, target_mask)
             if np.isfinite(rate):
                 return 1.0 / rate
             warn_if_imprecise(tau, q)
@@ -342,8 +278,8 @@ class FokkerPlanck:
         xarray.Dataset
             ``rate`` (scalar), ``population`` (scalar) and the steady density ``p_source``.
         """
-        target_mask = self._target_mask(target)
-        cell = self._cell_of(start)
+        target_mask = self.target_mask(target)
+        cell = self.cell_index(start)
         if target_mask[cell]:
             raise InputError(f"the start {list(start)} lies inside the target")
         free = ~target_mask
@@ -376,14 +312,14 @@ class FokkerPlanck:
         if direction not in ("forward", "backward"):
             raise InputError(f"direction must be 'forward' or 'backward', got {direction!r}")
         start_mask = region_mask(self.grid, start, "start")
-        target_mask = self._target_mask(target)
+        target_mask = self.target_mask(target)
         if np.any(start_mask & target_mask):
             raise InputError("the start and target regions overlap")
         q = jump_rates(self.operator, self.volumes)
         if direction == "forward":
-            value = committor(q, target_mask, start_mask, self._leak(q), 1.0, self.solver)
+            value = committor(q, target_mask, start_mask, self.leak_rates(q), 1.0, self.solver)
             return to_dataarray(self.grid, value, "committor", COMMITTOR_ATTRS)
-        value = committor(reversed_chain(q, self._log_stationary(q)), start_mask, target_mask, self._leak(q), 0.0, self.solver)
+        value = committor(reversed_chain(q, self.log_stationary_masses(q)), start_mask, target_mask, self.leak_rates(q), 0.0, self.solver)
         attrs = {"long_name": "backward committor: probability to have come from the start rather than the target", "units": "1"}
         return to_dataarray(self.grid, value, "backward_committor", attrs)
 
@@ -400,11 +336,11 @@ class FokkerPlanck:
             ``reaction_rate``: reactive trajectories from start to target per unit time.
         """
         start_mask = region_mask(self.grid, start, "start")
-        target_mask = self._target_mask(target)
+        target_mask = self.target_mask(target)
         q = jump_rates(self.operator, self.volumes)
-        log_pi = self._log_stationary(q)
-        forward = committor(q, target_mask, start_mask, self._leak(q), 1.0, self.solver)
-        backward = committor(reversed_chain(q, log_pi), start_mask, target_mask, self._leak(q), 0.0, self.solver)
+        log_pi = self.log_stationary_masses(q)
+        forward = committor(q, target_mask, start_mask, self.leak_rates(q), 1.0, self.solver)
+        backward = committor(reversed_chain(q, log_pi), start_mask, target_mask, self.leak_rates(q), 0.0, self.solver)
         current, rate, _ = reactive_current(q, log_pi, forward, backward, self.grid)
         return xr.Dataset(
             {
@@ -414,7 +350,7 @@ class FokkerPlanck:
             coords={"component": ("component", list(self.grid.names))},
         )
 
-    def _log_stationary(self, q: sps.spmatrix) -> np.ndarray:
+    def log_stationary_masses(self, q: sps.spmatrix) -> np.ndarray:
         """log of the stationary masses: detailed-balance weights when they exist, else the null vector."""
         log_pi = log_detailed_balance_weights(q, self.grid)
         if log_pi is not None:
@@ -427,147 +363,21 @@ class FokkerPlanck:
         self,
         start: Sequence[float],
         target: str | np.ndarray | None = None,
-        methods: Sequence[str] = ("mfpt", "flux", "committor", "eigen"),
+        methods: Sequence[str] = ESCAPE_METHODS,
     ) -> xr.Dataset:
         """Escape rate from ``start`` to ``target`` by several methods, beside the rate theory.
 
-        Methods
-        -------
-        ``mfpt``
-            1 / mean first-passage time from the start point (:meth:`mfpt`).
-        ``flux``
-            Steady flux over population with a unit source in the start cell (equals ``mfpt``
-            at the cell centre by the Hill relation).
-        ``committor``
-            Capacity over population, cap(A, B) / Σ π h, with the committor h between the thermal
-            basin A = {L ≤ L(start) + T} around the start and the target (detailed balance needed).
-            Stays accurate at any barrier height; differs from ``mfpt`` by the in-basin
-            relaxation time (relative O(e^{-ΔL/T})).
-        ``eigen``
-            Slowest decay rate of the survival probability (target absorbing).
-
-        Returns
-        -------
-        xarray.Dataset
-            ``escape_rate`` (method), ``kramers_rate`` (Kramers / Eyring–Kramers, from the minimum
-            nearest the start and the lowest index-1 saddle outside the target), ``barrier``, the
-            positions and Hessian eigenvalues used (dim ``coordinate``), ``steady_population`` (flux method).
+        See :func:`fpsolver.escape.escape_rate` for the methods and the returned variables.
         """
-        unknown = [m for m in methods if m not in ESCAPE_METHODS]
-        if unknown or not methods:
-            raise InputError(f"unknown escape-rate method(s) {unknown}; choose from {', '.join(ESCAPE_METHODS)}")
-        target_mask = self._target_mask(target)
-        if target_mask[self._cell_of(start)]:
-            raise InputError(f"the start {list(start)} lies inside the target")
-        theory = self._barrier(start, target_mask)
-        scale = float(np.abs(self.operator.diagonal()).max())  # fastest jump rate
-        values, population, fields = [], np.nan, xr.Dataset()
-        for method in methods:
-            if method == "mfpt":
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", FPSolverWarning)  # _checked below says it once
-                    rate = 1.0 / self.mfpt(start, target)
-                if self.grid.ndim > 1:
-                    rate = _checked(rate, scale, method)
-            elif method == "flux":
-                flux = self.flux_over_population(start, target)
-                rate = _checked(float(flux["rate"]), scale, method)
-                population = float(flux["population"]) if np.isfinite(rate) else np.nan
-            elif method == "committor":
-                rate, fields = self._committor_rate(start, target_mask)
-            else:
-                free = ~target_mask
-                rate = _checked(float(slowest_modes(sps.csr_matrix(self.operator)[free][:, free], 1, None, self.solver).rates[0]), scale, method)
-            values.append(rate)
-        unit = f"1 / ({TIME_UNITS})"
-        names = list(self.model.landscape.variables)
-        ds = xr.Dataset(
-            {
-                "escape_rate": (("method",), np.array(values), {"long_name": "escape rate", "units": unit}),
-                "kramers_rate": ((), theory["rate"], {"long_name": "Kramers / Eyring-Kramers rate", "units": unit}),
-                "barrier": ((), theory["barrier"], {"long_name": "barrier L(saddle) - L(minimum)", "units": "loss"}),
-                "minimum": (("coordinate",), theory["minimum"], {"long_name": "minimum nearest the start", "units": "1"}),
-                "saddle": (("coordinate",), theory["saddle"], {"long_name": "index-1 saddle", "units": "1"}),
-                "hessian_minimum": (("coordinate",), theory["h_min"], {"long_name": "Hessian eigenvalues at the minimum", "units": "loss"}),
-                "hessian_saddle": (("coordinate",), theory["h_saddle"], {"long_name": "Hessian eigenvalues at the saddle", "units": "loss"}),
-                "steady_population": ((), population, {"long_name": "steady population for a unit source (flux method)", "units": TIME_UNITS}),
-            },
-            coords={"method": ("method", list(methods)), "coordinate": ("coordinate", names)},
-        )
-        ds = ds.merge(fields)
-        ds.attrs.update(self.attrs())
-        ds.attrs["time_units"] = TIME_UNITS
-        ds.attrs["kramers_note"] = theory["note"]
-        return ds
+        return escape.escape_rate(self, start, target, methods)
 
-    def _barrier(self, start: Sequence[float], target_mask: np.ndarray) -> dict[str, Any]:
-        """Minimum nearest the start, lowest index-1 saddle above it outside the target, and the Kramers rate."""
-        land = self.model.landscape
-        points = critical_points(land, self.grid)
-        minima = [p for p in points if p.index == 0]
-        position = np.array([start[self.grid.index(v)] for v in land.variables], dtype=float)
-        if not minima:
-            raise InputError("no minimum of the landscape lies inside the grid")
-        a = min(minima, key=lambda p: np.linalg.norm(p.position - position))
-        saddles = [
-            p for p in points
-            if p.index == 1 and p.value > a.value and not target_mask[self._cell_of(self._full_point(p.position))]
-        ]
-        if not saddles:
-            raise InputError("no barrier found: no index-1 saddle above the start's minimum lies outside the target")
-        b = saddles[0]
-        barrier = b.value - a.value
-        rate, note = np.nan, "Kramers / Eyring-Kramers need D = T * mobility with constant mobility"
-        coeffs = self.coefficients
-        if self.model.temperature is not None and coeffs.mobility.constant:
-            mobility = coeffs.mobility({n: np.zeros(1) for n in coeffs.dims})[..., 0]
-            keep = [coeffs.dims.index(v) for v in land.variables]
-            h_min, h_saddle = land.hessian(*a.position), land.hessian(*b.position)
-            rate = eyring_kramers(h_min, h_saddle, barrier, self.model.temperature, mobility[np.ix_(keep, keep)])
-            note = "Eyring-Kramers (overdamped, uniform temperature)"
-        return {"rate": float(rate), "barrier": barrier, "minimum": a.position, "saddle": b.position, "h_min": a.eigenvalues, "h_saddle": b.eigenvalues, "note": note}
-
-    def _full_point(self, position: np.ndarray) -> list[float]:
-        """A grid point from landscape coordinates (other axes at their centre)."""
-        land_vars = self.model.landscape.variables
-        return [float(position[land_vars.index(ax.name)]) if ax.name in land_vars else 0.5 * (ax.lo + ax.hi) for ax in self.grid]
-
-    def _committor_rate(self, start: Sequence[float], target_mask: np.ndarray) -> tuple[float, xr.Dataset]:
-        """Potential-theoretic rate from the thermal basin around ``start``, with the committor and
-        reactive current as fields (NaN rate and no fields without detailed balance)."""
-        q = jump_rates(self.operator, self.volumes)
-        log_pi = log_detailed_balance_weights(q, self.grid)
-        if log_pi is None:
-            warnings.warn("the 'committor' escape rate needs detailed balance, which this operator lacks", FPSolverWarning, stacklevel=3)
-            return float("nan"), xr.Dataset()
-        energy = self._landscape_on_cells()
-        cell = self._cell_of(start)
-        basin = _connected(self.grid, (energy <= energy[cell] + self._thermal_energy(start)) & ~target_mask, cell)
-        log_time, h = mfpt_log_from_basin(q, log_pi, basin, target_mask, self._leak(q), self.solver)
-        forward = committor(q, target_mask, basin, self._leak(q), 1.0, self.solver)
-        current, _, _ = reactive_current(q, log_pi, forward, h, self.grid)  # backward committor = h here
-        fields = xr.Dataset(
-            {
-                "committor": to_dataarray(self.grid, forward, "committor", COMMITTOR_ATTRS),
-                "reactive_current": to_dataarray(self.grid, current, "reactive_current", CURRENT_ATTRS, leading=("component",)),
-            },
-            coords={"component": ("component", list(self.grid.names))},
-        )
-        return float(np.exp(-log_time)), fields
-
-    def _leak(self, q: sps.spmatrix) -> np.ndarray:
+    def leak_rates(self, q: sps.spmatrix) -> np.ndarray:
+        """Rates of leaving each cell through absorbing faces (zero elsewhere)."""
         sides = [(lo == "absorbing", hi == "absorbing") for lo, hi in self.boundaries.sides]
         return face_leak(q, self.grid, sides)
 
-    def _thermal_energy(self, start: Sequence[float]) -> float:
-        if self.model.temperature is not None:
-            return self.model.temperature
-        point = {name: np.array([v]) for name, v in zip(self.grid.names, start)}
-        d = self.coefficients.diffusion(point)[..., 0]
-        a = self.coefficients.mobility(point)[..., 0]
-        return float(np.trace(d) / np.trace(a))
-
-    def _target_mask(self, target: str | np.ndarray | None) -> np.ndarray:
+    def target_mask(self, target: str | np.ndarray | None) -> np.ndarray:
+        """Flat mask of the target cells: a region (``"x >= 1"``) or mask; None means only absorbing faces."""
         if target is None:
             if self.boundaries.conserves_mass:
                 raise InputError("no target: give target= (a region such as 'x >= 1') or make a boundary absorbing")
@@ -577,42 +387,13 @@ class FokkerPlanck:
             raise InputError("the target region covers the whole grid")
         return mask
 
-    def _cell_of(self, point: Sequence[float]) -> int:
+    def cell_index(self, point: Sequence[float]) -> int:
+        """Flat index of the cell containing ``point``."""
         return int(np.ravel_multi_index(self.grid.locate(point), self.grid.shape))
 
-    def _landscape_on_cells(self) -> np.ndarray:
+    def landscape_on_cells(self) -> np.ndarray:
+        """The loss at every cell centre (flat)."""
         points = dict(zip(self.grid.names, self.grid.mesh()))
         land = self.model.landscape
         return np.broadcast_to(land.value(**{v: points[v] for v in land.variables}), self.grid.shape).ravel()
 
-
-def _plateau(times: np.ndarray, rate: np.ndarray) -> float:
-    """Plateau of k(t): the value where it changes least between saved times (after the first fifth)."""
-    late = (times > times[-1] / 5) & np.isfinite(rate) & (rate > 0)
-    idx = np.flatnonzero(late)
-    if idx.size < 3:
-        return float("nan")
-    change = np.abs(np.diff(np.log(rate[idx]))) / np.diff(times[idx])
-    best = int(np.argmin(change))
-    return float(np.sqrt(rate[idx[best]] * rate[idx[best + 1]]))
-
-
-def _checked(rate: float, scale: float, method: str) -> float:
-    """A rate from a direct solve: warn where it loses digits, NaN where none are left.
-
-    Direct solves of the backward or steady equations carry a relative error of about
-    eps * scale / rate (THEORY.md §6; measured 5e-5 at scale/rate = 7e12).
-    """
-    if not (rate > 0 and np.isfinite(rate)) or scale / rate > 1.0 / DIRECT_NO_DIGITS:
-        warnings.warn(f"escape rate by '{method}': no digits left at this barrier (use the 'committor' method)", FPSolverWarning, stacklevel=3)
-        return float("nan")
-    if scale / rate > DIRECT_PRECISION_LIMIT:
-        warnings.warn(f"escape rate by '{method}': up to {np.log10(scale / rate):.0f} of 16 digits lost (use the 'committor' method)", FPSolverWarning, stacklevel=3)
-    return rate
-
-
-def _connected(grid: Grid, mask: np.ndarray, cell: int) -> np.ndarray:
-    """The face-connected component of ``mask`` (flat) that contains ``cell``."""
-    labels, _ = ndimage.label(mask.reshape(grid.shape))
-    flat = labels.ravel()
-    return flat == flat[cell]

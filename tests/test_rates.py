@@ -312,7 +312,7 @@ def test_transition_path_theory_with_and_without_detailed_balance(reversible):
     backward = problem.committor("x <= -1", "x >= 1", direction="backward").values
     gap = np.abs(backward - (1 - forward)).max()
     assert gap < 1e-12 if reversible else gap > 0.05
-    log_pi = problem._log_stationary(q)
+    log_pi = problem.log_stationary_masses(q)
     _, out_of_start, into_target = rates.reactive_current(q, log_pi, forward.ravel(), backward.ravel(), grid)
     assert out_of_start > 0 and into_target == pytest.approx(out_of_start, rel=1e-10)
     ds = problem.reactive_current("x <= -1", "x >= 1")

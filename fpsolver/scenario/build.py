@@ -28,7 +28,8 @@ from ..initial import gaussian
 from ..landscapes import LIBRARY, Landscape, library
 from ..linalg import SOLVERS
 from ..models import Overdamped
-from ..problem import ESCAPE_METHODS, FokkerPlanck
+from ..escape import ESCAPE_METHODS, dividing_plane
+from ..problem import FokkerPlanck
 from ..stepping import SCHEMES, steps_for
 from .schema import ExpressionLandscape, Scenario
 from .sweep import Variant, expand_sweep, located_variant_error
@@ -251,18 +252,18 @@ def _check_rate_tasks(spec: Scenario, located: Located, problem: FokkerPlanck) -
     dividing surface, checked on the real grid."""
     if spec.tasks.evolve is not None and spec.tasks.evolve.surface is not None:
         with _at(located, ("tasks", "evolve", "surface")):
-            problem._plane(spec.tasks.evolve.surface)
+            dividing_plane(problem, spec.tasks.evolve.surface)
     for name in ("mfpt", "escape_rate"):
         task = getattr(spec.tasks, name)
         if task is None:
             continue
         with _at(located, ("tasks", name, "target")):
-            target = problem._target_mask(task.target)
+            target = problem.target_mask(task.target)
         if task.start is not None:
             with _at(located, ("tasks", name, "start")):
                 if len(task.start) != problem.grid.ndim:
                     raise InputError(f"start needs {problem.grid.ndim} value(s), one per axis {list(problem.grid.names)}")
-                if target[problem._cell_of(task.start)]:
+                if target[problem.cell_index(task.start)]:
                     raise InputError(f"the start {task.start} lies inside the target")
         if name == "escape_rate":
             unknown = [m for m in task.methods if m not in ESCAPE_METHODS]
