@@ -70,3 +70,27 @@ def test_turnover_factor_limits():
     assert 1 - th.turnover_factor(delta) == pytest.approx(np.exp(-delta / 4) / np.sqrt(np.pi * delta / 4), rel=0.05)
     values = [th.turnover_factor(d) for d in (0.01, 0.1, 1.0, 10.0)]
     assert np.all(np.diff(values) > 0) and all(0 < v < 1 for v in values)
+
+
+def test_xie_sgd_escape_time_is_the_isothermal_asymptote():
+    """C^1 piecewise-quadratic loss (H_a = 2 in the well, |H_b| = 1 at the top, barrier 1) with
+    SGD noise D = (eta/2B)|L''|, which jumps where the pieces meet: the exact isothermal MFPT past
+    the barrier over Xie et al.'s tau tends to 1 as 2B dL/eta grows (measured 0.985, 0.9992, 1 - 4e-7
+    at 20, 40, 80). The quadrature must add the (1 - s) ln-jump of D at the junction."""
+    ha, hb, height = 2.0, 1.0, 1.0
+    xs = np.sqrt(2 * height * hb / (ha * (ha + hb)))
+    top = xs + ha * xs / hb
+
+    def grad(x):
+        return np.where(x < xs, ha * x, -hb * (x - top))
+
+    ratios = []
+    for exponent in (20, 40, 80):
+        c = height / exponent  # eta / 2B
+        log_tau = th.log_mfpt_1d(lambda x: -grad(x), lambda x: c * np.where(x < xs, ha, hb), -3.0, top + 0.5, 0.0, convention="isothermal", breakpoints=[xs])
+        ratios.append(np.exp(log_tau - np.log(th.xie_sgd_escape_time(height, ha, hb, 1.0, 1 / (2 * c)))))
+    assert abs(ratios[0] - 1) < 0.02 and abs(ratios[1] - 1) < 2e-3 and abs(ratios[2] - 1) < 1e-5, ratios
+    # the share s defaults to |H_b| / (H_a + |H_b|) and only enters the exponent
+    assert th.xie_sgd_escape_time(1.0, 2.0, 1.0, 0.1, 10.0) == pytest.approx(th.xie_sgd_escape_time(1.0, 2.0, 1.0, 0.1, 10.0, share=1 / 3))
+    with pytest.raises(InputError, match="share"):
+        th.xie_sgd_escape_time(1.0, 2.0, 1.0, 0.1, 10.0, share=1.5)
