@@ -226,3 +226,14 @@ def test_not_positive_definite_diffusion_is_rejected():
         fp.FokkerPlanck(fp.Overdamped(land, diffusion="x"), fp.Grid.uniform(x=(-1, 1, 5), y=(-1, 1, 5)))
     with pytest.raises(InputError, match="exactly one"):
         fp.Overdamped(land)
+
+
+def test_callable_coefficients_equal_their_expression_form():
+    """A diffusion given as a Python callable builds the same operator as the same formula as a string."""
+    grid = fp.Grid.uniform(x=(-2.0, 2.0, 40), y=(-1.0, 1.0, 20))
+    land = fp.Landscape.from_expression("x**2 + y**2", grid.names)
+    as_text = fp.Overdamped(land, diffusion=["0.2*(1 + x**2)", "0.1 + 0.05*y**2"], convention="stratonovich")
+    as_code = fp.Overdamped(land, diffusion=[lambda x, y: 0.2 * (1 + x**2), lambda x, y: 0.1 + 0.05 * y**2], convention="stratonovich")
+    a = fp.FokkerPlanck(as_text, grid).operator
+    b = fp.FokkerPlanck(as_code, grid).operator
+    assert abs(a - b).max() <= 1e-12 * abs(a).max()

@@ -152,3 +152,11 @@ def test_initial_density_shape_is_checked():
     problem = ou_problem(50)
     with pytest.raises(InputError, match="shape"):
         problem.evolve(np.ones(49), t_end=1.0, dt=0.1)
+
+
+def test_progress_bar_runs_and_closes(capsys):
+    problem = ou_problem(50)
+    p0 = fp.gaussian(problem.grid, mean=[M0], std=[S0])
+    ds = problem.evolve(p0, t_end=0.5, dt=0.1, progress=True)
+    assert ds.sizes["time"] == 2
+    assert "step" in capsys.readouterr().err  # tqdm wrote its bar to stderr
