@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -37,13 +37,30 @@ from .fields import FieldSpec, MatrixField
 from .grid import Grid
 from .landscapes import Landscape
 
-__all__ = ["Overdamped", "OverdampedCoefficients", "CONVENTIONS", "Convention"]
+__all__ = ["Model", "Overdamped", "OverdampedCoefficients", "CONVENTIONS", "Convention"]
 
 Convention = Literal["ito", "stratonovich", "isothermal"]
 CONVENTIONS: dict[str, float] = {"ito": 1.0, "stratonovich": 0.5, "isothermal": 0.0}
 """Convention name -> exponent s: the stationary density in 1-D is :math:`\\propto D^{-s} e^{-\\int A L'/D}`."""
 
 Points = Mapping[str, np.ndarray]
+
+
+@runtime_checkable
+class Model(Protocol):
+    """What :class:`~fpsolver.problem.FokkerPlanck` needs of a model kind.
+
+    ``on(grid)`` checks the grid and returns the model's coefficients bound to it; the
+    coefficients object carries the (possibly re-labelled) ``grid`` it was bound to, and
+    its type selects the generator in :mod:`fpsolver.operators.registry`.
+    """
+
+    landscape: Landscape
+    temperature: float | None
+
+    def on(self, grid: Grid) -> Any: ...
+
+    def describe(self) -> dict[str, object]: ...
 
 
 class Overdamped:
@@ -113,7 +130,7 @@ class Overdamped:
             raise InputError(f"landscape variables {missing} are not axes of the grid {list(dims)}")
         mobility = MatrixField(self.mobility_spec, dims, "mobility")
         diffusion = MatrixField(self.diffusion_spec, dims, "diffusion") if self.diffusion_spec is not None else None
-        coeffs = OverdampedCoefficients(self, dims, mobility, diffusion)
+        coeffs = OverdampedCoefficients(self, dims, mobility, diffusion, grid)
         centres = dict(zip(grid.names, grid.mesh()))
         for field in (mobility, diffusion):
             if field is not None and not field.constant:
@@ -149,6 +166,7 @@ class OverdampedCoefficients:
     dims: tuple[str, ...]
     mobility: MatrixField
     diffusion_field: MatrixField | None
+    grid: Grid
 
     @property
     def ndim(self) -> int:

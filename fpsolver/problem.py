@@ -19,8 +19,8 @@ from .escape import COMMITTOR_ATTRS, CURRENT_ATTRS, ESCAPE_METHODS
 from .fields_xr import DENSITY_ATTRS, TIME_UNITS, from_field, to_dataarray
 from .grid import Grid
 from .linalg import factorize
-from .models import Overdamped
-from .operators.overdamped import overdamped_generator
+from .models import Model
+from .operators import assemble_generator
 from .rates import (
     backward_mfpt,
     chain_mfpt_1d,
@@ -67,16 +67,16 @@ class FokkerPlanck:
     >>> rates = problem.spectrum(k=2)["rate"]
     """
 
-    def __init__(self, model: Overdamped, grid: Grid, boundary: BoundarySpec = "reflecting", solver: str = "superlu"):
+    def __init__(self, model: Model, grid: Grid, boundary: BoundarySpec = "reflecting", solver: str = "superlu"):
         if not isinstance(grid, Grid):
             raise InputError(f"FokkerPlanck needs a Grid, got {type(grid).__name__}")
-        if not isinstance(model, Overdamped):
-            raise InputError(f"FokkerPlanck needs a model such as Overdamped, got {type(model).__name__}")
+        if not isinstance(model, Model):
+            raise InputError(f"FokkerPlanck needs a model such as Overdamped or Inertial, got {type(model).__name__}")
         self.model = model
-        self.grid = grid
-        self.boundaries = Boundaries.resolve(boundary, grid)
-        self.solver = solver
         self.coefficients = model.on(grid)
+        self.grid = self.coefficients.grid  # the model may label axes (e.g. velocity axes)
+        self.boundaries = Boundaries.resolve(boundary, self.grid)
+        self.solver = solver
 
     def __repr__(self) -> str:
         return f"FokkerPlanck({self.model!r}, {self.grid!r}, boundary={self.boundaries.as_dict(self.grid)})"
@@ -84,7 +84,7 @@ class FokkerPlanck:
     @cached_property
     def operator(self) -> sps.csr_matrix:
         r"""Sparse generator :math:`\mathcal L` with ``dP/dt = operator @ P`` (cell densities, C order)."""
-        return overdamped_generator(self.coefficients, self.grid, self.boundaries)
+        return assemble_generator(self.coefficients, self.grid, self.boundaries)
 
     @cached_property
     def _systems(self) -> SystemCache:

@@ -40,6 +40,7 @@ from ..boundary import Boundaries
 from ..grid import Grid
 from ..models import OverdampedCoefficients
 from .edges import Edges, FluxAssembler, axis_edges, neighbour
+from .registry import register_generator
 from .scharfetter_gummel import sg_weights
 
 __all__ = ["overdamped_generator"]
@@ -48,6 +49,7 @@ __all__ = ["overdamped_generator"]
 DERIVATIVE_STEP = 1e-2
 
 
+@register_generator(OverdampedCoefficients)
 def overdamped_generator(coeffs: OverdampedCoefficients, grid: Grid, boundaries: Boundaries) -> sps.csr_matrix:
     """Assemble :math:`\\mathcal L` with ``dP/dt = L @ P`` (cell densities, C order)."""
     assembler = FluxAssembler(grid)
