@@ -22,7 +22,7 @@ def test_there_are_bundled_scenarios():
 
 
 #: Scenarios whose low-temperature runs include methods that lose digits, and say so.
-WARNS = {"kramers_1d", "eyring_kramers_2d"}
+WARNS = {"kramers_1d"}
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
