@@ -8,6 +8,7 @@ The nouns are a :class:`Grid`, a :class:`Landscape`, a model such as
 from __future__ import annotations
 
 from ._version import __version__
+from . import regions
 from .boundary import Boundaries
 from .errors import ExpressionError, FPSolverError, FPSolverWarning, InputError, ScenarioError, SolverError
 from .grid import Axis, Grid

@@ -50,7 +50,7 @@ from .rates import (
     steady_population,
     survival_rate,
 )
-from .regions import component_of, start_cells
+from .regions import component_of, interpolate_at, point_text
 from .theory import eyring_kramers
 
 __all__ = ["EscapeProblem", "Estimate", "ESTIMATORS", "ESCAPE_METHODS", "THEORY_RATES", "escape_rate", "register_estimator", "register_theory"]
@@ -131,8 +131,7 @@ def register_estimator(name: str) -> Callable[[Callable[[EscapeProblem], Estimat
 @register_estimator("mfpt")
 def _by_mfpt(ep: EscapeProblem) -> Estimate:
     tau, error = mfpt_field(ep.chain, ep.target, ep.log_weight, ep.solver)
-    cells, weights = start_cells(ep.chain.grid, ep.start)
-    time = checked(float(weights @ tau[cells]), error, f"mean first-passage time from {list(ep.start)}")
+    time = checked(interpolate_at(ep.chain.grid, tau, ep.start), error, f"mean first-passage time from {point_text(ep.start)}")
     return Estimate(1.0 / time if time > 0 else float("nan"))
 
 
@@ -152,7 +151,7 @@ def _by_committor(ep: EscapeProblem) -> Estimate:
     low = descend(ep.energy, chain.pairs, ep.start_cell, ep.exits)
     if low < 0:
         warnings.warn(
-            f"the 'committor' escape rate is the rate out of the start's basin, but the start {list(ep.start)} "
+            f"the 'committor' escape rate is the rate out of the start's basin, but the start {point_text(ep.start)} "
             "descends straight into the target (it is in no metastable basin): NaN; use 'mfpt'",
             FPSolverWarning,
             stacklevel=4,
@@ -171,6 +170,9 @@ def _by_committor(ep: EscapeProblem) -> Estimate:
         },
         coords={"component": ("component", list(grid.names))},
     )
+    if log_time > np.log(np.finfo(float).max):
+        warnings.warn(f"the 'committor' escape rate e^{-log_time:.1f} is below the range of float64: NaN", FPSolverWarning, stacklevel=4)
+        return Estimate(float("nan"), fields=fields)
     return Estimate(float(np.exp(-log_time)), fields=fields)
 
 
@@ -239,7 +241,7 @@ def escape_rate(ep: EscapeProblem, methods: Sequence[str] = ESCAPE_METHODS) -> x
     if unknown or not methods:
         raise InputError(f"unknown escape-rate method(s) {unknown}; choose from {', '.join(ESTIMATORS)}")
     if ep.target[ep.start_cell]:
-        raise InputError(f"the start {list(ep.start)} lies inside the target")
+        raise InputError(f"the start {point_text(ep.start)} lies inside the target")
     barrier = find_barrier(ep.landscape, ep.chain.grid, ep.chain.boundaries, ep.chain.pairs, ep.energy, ep.start_cell, ep.exits)
     theory, note = theory_rate(ep, barrier)
     if barrier.saddle is None:

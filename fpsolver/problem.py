@@ -21,7 +21,7 @@ from .grid import Grid
 from .models import Model
 from .operators import assemble_generator
 from .rates import checked, committor, direct_error, mfpt_field, reactive_current, steady_population
-from .regions import cell_index, region_mask, start_cells, target_mask
+from .regions import cell_index, interpolate_at, point_text, region_mask, start_cells, target_mask
 from .spectral import slowest_modes, stationary_density
 from .stepping import Callback, MassCheck, ProgressBar, SystemCache, integrate, steps_for
 from .transient import dividing_plane, surface_flux
@@ -216,7 +216,7 @@ class FokkerPlanck:
         ----------
         start
             A point (one coordinate per axis). Given: the MFPT from there (multilinear
-            interpolation between cell centres) as a float. Omitted: the MFPT from every cell.
+            interpolation of log τ between cell centres) as a float. Omitted: the MFPT from every cell.
         target
             A region such as ``"x >= 0.5"`` (cells whose centres satisfy it absorb), or a boolean
             mask; probability leaving through absorbing faces always counts as reaching the target.
@@ -236,15 +236,14 @@ class FokkerPlanck:
         """
         mask = self.target_mask(target)
         if start is not None and mask[self.cell_index(start)]:
-            raise InputError(f"the start {list(start)} lies inside the target")
+            raise InputError(f"the start {point_text(start)} lies inside the target")
         tau, error = mfpt_field(self.chain, mask, self.log_weight(), self.solver)
         if start is None:
             if checked(float(tau.max()), error, "mean first-passage times") != tau.max():
                 tau = np.full_like(tau, np.nan)
             attrs = {"long_name": "mean first-passage time to the target", "units": TIME_UNITS}
             return to_dataarray(self.grid, tau, "mfpt", attrs)
-        cells, weights = start_cells(self.grid, start)
-        return checked(float(weights @ tau[cells]), error, f"mean first-passage time from {list(start)}")
+        return checked(interpolate_at(self.grid, tau, start), error, f"mean first-passage time from {point_text(start)}")
 
     def flux_over_population(self, start: Sequence[float], target: str | np.ndarray | None = None) -> xr.Dataset:
         r"""Steady flux-over-population rate: a unit source in the start cell, the target absorbing.
@@ -262,7 +261,7 @@ class FokkerPlanck:
         mask = self.target_mask(target)
         cell = self.cell_index(start)
         if mask[cell]:
-            raise InputError(f"the start {list(start)} lies inside the target")
+            raise InputError(f"the start {point_text(start)} lies inside the target")
         population, masses = steady_population(self.chain, cell, mask, self.solver)
         population = checked(population, direct_error(self.chain.scale, population), "steady flux over population")
         ds = xr.Dataset(

@@ -87,8 +87,11 @@ def checked(value: float, error: float, what: str) -> float:
     silently, up to :data:`REPORT_LIMIT` pass with a warning giving the digits left, beyond it
     the value is NaN with a warning. Negative or non-finite values are NaN with a warning.
     """
+    if value == np.inf and error <= REPORT_LIMIT:
+        warnings.warn(f"{what}: beyond the range of float64 (> 1.8e308); NaN", FPSolverWarning, stacklevel=3)
+        return float("nan")
     if not (np.isfinite(value) and value > 0) or not error <= REPORT_LIMIT:
-        warnings.warn(f"{what}: no trustworthy digits (estimated relative error {error:.1g}); NaN", FPSolverWarning, stacklevel=3)
+        warnings.warn(f"{what}: no trustworthy digits (estimated relative error {abs(error):.1g}); NaN", FPSolverWarning, stacklevel=3)
         return float("nan")
     if error > DIRECT_PRECISION_LIMIT:
         warnings.warn(f"{what}: only about {-np.log10(error):.0f} digits are left (estimated relative error {error:.1g})", FPSolverWarning, stacklevel=3)
@@ -192,7 +195,8 @@ def chain_mfpt_1d(chain: MarkovChain, target: np.ndarray) -> np.ndarray | None:
             return None
         lp = log_pi[cells]
         log_terms = np.logaddexp.accumulate(lp) - lp - np.log(step)
-        tau[cells] = np.exp(np.logaddexp.accumulate(log_terms[::-1])[::-1])
+        with np.errstate(over="ignore"):  # beyond 1.8e308 is inf, reported by checked()
+            tau[cells] = np.exp(np.logaddexp.accumulate(log_terms[::-1])[::-1])
     return tau
 
 
@@ -367,14 +371,23 @@ def mfpt_log_from_basin(chain: MarkovChain, basin: np.ndarray, target: np.ndarra
     if log_pi is None:
         raise InputError("potential theory needs detailed balance, which this chain lacks")
     h = committor(chain, basin, target, 0.0, solver)
-    weights = np.exp(log_pi)
-    log_population = float(np.log(weights @ h))
+    with np.errstate(divide="ignore"):
+        log_population = _logsumexp(log_pi + np.log(h))
     inside = (h > 0.5) | basin
     coo = sps.coo_matrix(chain.q)
     cross = inside[coo.col] & ~inside[coo.row] & (coo.row != coo.col)  # K_{col -> row}, col inside
-    flux = float(np.sum(weights[coo.col[cross]] * coo.data[cross] * (h[coo.col[cross]] - h[coo.row[cross]])))
-    flux += float(np.sum(weights[inside] * chain.leak[inside] * h[inside]))
-    if not flux > 0:
+    frm, to, k = coo.col[cross], coo.row[cross], coo.data[cross]
+    leaking = inside & (chain.leak > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.concatenate([log_pi[frm] + np.log(k * (h[frm] - h[to])), log_pi[leaking] + np.log(chain.leak[leaking] * h[leaking])])
+    flux = _logsumexp(terms[np.isfinite(terms)]) if np.isfinite(terms).any() else -np.inf
+    if not np.isfinite(flux):
         raise InputError("the target cannot be reached from the start")
-    return log_population - float(np.log(flux)), h
+    return log_population - flux, h
+
+
+def _logsumexp(values: np.ndarray) -> float:
+    """log(sum(exp(values))) without overflow or underflow."""
+    top = float(np.max(values))
+    return top + float(np.log(np.sum(np.exp(values - top)))) if np.isfinite(top) else top
 

