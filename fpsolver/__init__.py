@@ -14,7 +14,7 @@ from .errors import ExpressionError, FPSolverError, FPSolverWarning, InputError,
 from .grid import Axis, Grid
 from .initial import gaussian
 from .landscapes import Landscape
-from .models import Overdamped
+from .models import Inertial, Overdamped
 from .problem import FokkerPlanck
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "Boundaries",
     "Landscape",
     "Overdamped",
+    "Inertial",
     "FokkerPlanck",
     "gaussian",
     "FPSolverError",
