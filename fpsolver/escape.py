@@ -267,8 +267,14 @@ def escape_rate(ep: EscapeProblem, methods: Sequence[str] = ESCAPE_METHODS) -> x
             "hessian_saddle": (("coordinate",), point(barrier.saddle, "eigenvalues"), {"long_name": "Hessian eigenvalues at the saddle", "units": "loss"}),
             "steady_population": ((), population, {"long_name": "steady population for a unit source (flux estimator)", "units": TIME_UNITS}),
         },
-        coords={"estimator": ("estimator", list(methods), {"long_name": "rate estimator"}), "coordinate": ("coordinate", names)},
-    )
+        coords={
+            "estimator": ("estimator", list(methods), {"long_name": "rate estimator"}),
+            # The former dimension name, kept as an indexed coordinate so that the dictionary form
+            # .sel({"method": ...}) of older code still selects (a file read back needs set_xindex).
+            "method": ("estimator", list(methods), {"long_name": "rate estimator (former name)"}),
+            "coordinate": ("coordinate", names),
+        },
+    ).set_xindex("method")
     for part in (e.fields for e in estimates):
         ds = ds.merge(part)
     ds.attrs["time_units"] = TIME_UNITS

@@ -179,6 +179,7 @@ def test_estimator_dimension_selects_naturally():
     ds = _one_d(0.1, 400).escape_rate([-1.0], target="x >= 1", methods=("mfpt", "flux"))
     assert ds["escape_rate"].dims == ("estimator",)
     assert float(ds["escape_rate"].sel(estimator="flux")) == pytest.approx(float(ds["escape_rate"][1]))
+    assert float(ds["escape_rate"].sel({"method": "flux"})) == float(ds["escape_rate"].sel(estimator="flux"))
     np.testing.assert_allclose(ds["escape_time"].values, 1 / ds["escape_rate"].values)
 
 
