@@ -482,6 +482,23 @@ class InertialCoefficients:
         temps = self.temperature({d: np.zeros(1) for d in self.positions})
         return float(temps.flat[0]) if np.allclose(temps, temps.flat[0], rtol=1e-12, atol=0.0) else None
 
+    def log_density_reference(self, points: Points) -> np.ndarray:
+        r"""Minus the energy over the temperature, :math:`-(L + \tfrac12\sum_i M_ir_i^2)/T`, at phase-space points:
+        the log of the Maxwell–Boltzmann density where it exists, and otherwise (θ-dependent
+        temperature) a field whose maxima still mark the wells, with :math:`T` taken pointwise."""
+        shape = np.broadcast_shapes(*(np.shape(points[d]) for d in self.positions + self.velocities))
+        mass = self.mass(points)
+        kinetic = sum(0.5 * mass[i] * np.asarray(points[v]) ** 2 for i, v in enumerate(self.velocities))
+        energy = self.model.landscape.value(**{v: points[v] for v in self.model.landscape.variables}) + kinetic
+        temperature = self.equilibrium_temperature
+        if temperature is None:
+            temperature = np.mean(self.temperature(points), axis=0)
+        return np.broadcast_to(-energy / temperature, shape)
+
+    def thermal_energy(self, points: Points) -> np.ndarray:
+        """Mean local temperature over the directions at the points."""
+        return np.mean(self.temperature(points), axis=0)
+
     def gradient(self, points: Points) -> np.ndarray:
         """∇L with respect to the positions at the points."""
         shape = _shape(points, self.positions)
