@@ -27,8 +27,10 @@ Mean first-passage times from every cell, at any rate scale (:func:`mfpt_field`)
        far side of a barrier, anywhere. It needs no detailed balance. The direct solve is not
        used for times: once it has lost its digits its values are garbage of any size, so
        nothing computed from them can tell.
-    Where even that cannot be trusted (a free region that reaches no seed fast), the answer
-    is NaN with a :class:`~fpsolver.errors.FPSolverWarning`.
+    Where the generator is not an M-matrix (third-order transport in phase space) the
+    decomposition's terms are not all positive; then the direct solve is used where its error,
+    estimated from the slowest survival rate (shift-invert), is small. Where neither can be
+    trusted the answer is NaN with a :class:`~fpsolver.errors.FPSolverWarning`.
 """
 
 from __future__ import annotations
@@ -312,14 +314,24 @@ def mfpt_decomposed(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarr
 def mfpt_field(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarray, solver: str = "superlu") -> tuple[np.ndarray, float]:
     """MFPT from every cell by the most precise route (module docstring) and its relative error estimate.
 
-    The direct solve is never trusted on its own: once it has lost its digits its values are
-    garbage of any size (measured: 0.13 where the truth is 4.7e8), so no a-posteriori look at
-    them can tell. The decomposition costs the same factorisation plus one solve per well.
+    The direct solve is never trusted on what it returns: once it has lost its digits its
+    values are garbage of any size (measured: 0.13 where the truth is 4.7e8). It is used only
+    where the decomposition does not apply — a generator that is not an M-matrix (higher-order
+    transport in phase space), whose "hitting probabilities" can be negative — and then with
+    an error estimate from the slowest survival rate, computed independently by shift-invert.
     """
     tau = chain_mfpt_1d(chain, target)
     if tau is not None:
         return tau, 1e-13
-    return mfpt_decomposed(chain, target, log_weight, solver)
+    tau, error = mfpt_decomposed(chain, target, log_weight, solver)
+    if error <= DIRECT_PRECISION_LIMIT:
+        return tau, error
+    logger.info("Markov decomposition: estimated error %.2g; trying the direct solve", error)
+    slowest = survival_rate(chain, target, solver)
+    direct_estimate = direct_error(chain.scale, 1.0 / slowest) if slowest > 0 else np.inf
+    if direct_estimate < error:
+        return backward_mfpt(chain, target, solver), direct_estimate
+    return tau, error
 
 
 def reactive_current(
