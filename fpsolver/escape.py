@@ -302,6 +302,10 @@ def escape_rate(ep: EscapeProblem, methods: Sequence[str] = ESCAPE_METHODS) -> x
             "coordinate": ("coordinate", names),
         },
     ).set_xindex("method")
+    step = getattr(getattr(ep.coefficients, "model", None), "iteration_time", None)
+    if step is not None:
+        ds["escape_iterations"] = (("estimator",), 1.0 / rates / step, {"long_name": "escape time in optimizer iterations (SGD time / learning rate)", "units": "1"})
+        ds["kramers_iterations"] = ((), 1.0 / theory / step if theory > 0 else np.nan, {"long_name": "closed-form escape time in iterations", "units": "1"})
     for name, value in extras.items():
         units = "1" if name == "turnover_delta" else ("loss * time" if name == "barrier_action" else RATE_UNITS)
         ds[f"theory_{name}"] = ((), value, {"long_name": f"closed form: {name.replace('_', ' ')}", "units": units})

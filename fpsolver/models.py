@@ -107,6 +107,9 @@ class Overdamped:
         :math:`A(\theta)`, same forms; default 1 (plain gradient flow).
     convention
         ``"ito"`` (default), ``"stratonovich"`` or ``"isothermal"``; matters only when :math:`D` depends on θ.
+    iteration_time
+        For optimizer-derived models: the model time of one optimizer iteration (the learning
+        rate η in SGD time t = kη); outputs then also give times and rates in iterations.
 
     Examples
     --------
@@ -122,9 +125,11 @@ class Overdamped:
         diffusion: FieldSpec | None = None,
         mobility: FieldSpec = 1.0,
         convention: Convention = "ito",
+        iteration_time: float | None = None,
     ):
         if not isinstance(landscape, Landscape):
             raise InputError(f"Overdamped needs a Landscape, got {type(landscape).__name__}")
+        self.iteration_time = _iteration_time(iteration_time)
         if (temperature is None) == (diffusion is None):
             raise InputError("give exactly one of temperature (D = T * mobility) or diffusion")
         if temperature is not None:
@@ -173,6 +178,7 @@ class Overdamped:
             "diffusion": str(self.diffusion_spec) if self.diffusion_spec is not None else "temperature * mobility",
             "mobility": str(self.mobility_spec),
             "convention": self.convention,
+            "iteration_time": self.iteration_time if self.iteration_time is not None else "n/a",
         }
 
     def __repr__(self) -> str:
@@ -184,6 +190,15 @@ def _positive_number(value: object, what: str) -> float:
     """``value`` as a float, or InputError unless it is a finite positive number."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value) or value <= 0:
         raise InputError(f"{what} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _iteration_time(value: float | None) -> float | None:
+    """Check the model time of one optimizer iteration (None: not an optimizer model)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+        raise InputError(f"iteration_time must be a positive number (the learning rate), got {value!r}")
     return float(value)
 
 
@@ -326,6 +341,8 @@ class Inertial:
         Give this or ``diffusion``.
     diffusion
         :math:`D > 0` per direction, same forms as ``mass``; then :math:`T = D/(\gamma M)`.
+    iteration_time
+        For optimizer-derived models: the model time of one iteration (the learning rate).
 
     Examples
     --------
@@ -344,9 +361,11 @@ class Inertial:
         temperature: float | None = None,
         *,
         diffusion: FieldSpec | None = None,
+        iteration_time: float | None = None,
     ):
         if not isinstance(landscape, Landscape):
             raise InputError(f"Inertial needs a Landscape, got {type(landscape).__name__}")
+        self.iteration_time = _iteration_time(iteration_time)
         if damping is None:
             raise InputError("Inertial needs a damping (the friction rate gamma > 0)")
         if (temperature is None) == (diffusion is None):
@@ -412,6 +431,7 @@ class Inertial:
             "damping": str(self.damping_spec),
             "temperature": self.temperature if self.temperature is not None else "n/a",
             "diffusion": str(self.diffusion_spec) if self.diffusion_spec is not None else "damping * mass * temperature",
+            "iteration_time": self.iteration_time if self.iteration_time is not None else "n/a",
         }
 
     def __repr__(self) -> str:
