@@ -82,6 +82,8 @@ class EscapeProblem:
         The loss (for Newton's method at the minimum and saddle).
     coefficients
         The bound model (selects the theory column).
+    log_pi
+        log of the stationary masses (None: there is no stationary state to use).
     solver
         Linear solver name.
     """
@@ -94,6 +96,7 @@ class EscapeProblem:
     thermal: float
     landscape: Landscape
     coefficients: object
+    log_pi: np.ndarray | None = None
     solver: str = "superlu"
 
     @property
@@ -145,8 +148,8 @@ def _by_flux(ep: EscapeProblem) -> Estimate:
 @register_estimator("committor")
 def _by_committor(ep: EscapeProblem) -> Estimate:
     chain = ep.chain
-    if chain.log_pi is None:
-        warnings.warn("the 'committor' escape rate needs detailed balance, which this model lacks: NaN", FPSolverWarning, stacklevel=4)
+    if ep.log_pi is None:
+        warnings.warn("the 'committor' escape rate needs a stationary state (detailed balance, or mass-conserving boundaries): NaN", FPSolverWarning, stacklevel=4)
         return Estimate(float("nan"))
     low = descend(ep.energy, chain.pairs, ep.start_cell, ep.exits)
     if low < 0:
@@ -157,11 +160,19 @@ def _by_committor(ep: EscapeProblem) -> Estimate:
             stacklevel=4,
         )
         return Estimate(float("nan"))
-    region = (ep.energy <= ep.energy[low] + ep.thermal) & ~ep.target
+    # The thermal basin in the stationary measure: {log w >= log w(minimum) - 1}, i.e. L <= L_a + T
+    # overdamped and L + M r^2 / 2 <= E_a + T in phase space (high-velocity states are not in it).
+    region = (ep.log_weight >= ep.log_weight[low] - 1.0) & ~ep.target
     basin = component_of(chain.grid, chain.boundaries, region, low)
-    log_time, h = mfpt_log_from_basin(chain, basin, ep.target, ep.solver)
-    forward = committor(chain, ep.target, basin, 1.0, ep.solver)
-    current, _, _ = reactive_current(chain, chain.log_pi, forward, h)  # backward committor = h here
+    if not np.all(np.isfinite(ep.log_pi[basin])) or not np.isfinite(ep.log_pi).any():
+        warnings.warn("the 'committor' escape rate: the stationary state has no digits in the basin: NaN", FPSolverWarning, stacklevel=4)
+        return Estimate(float("nan"))
+    with np.errstate(over="ignore", invalid="ignore"):
+        log_time, backward, forward = mfpt_log_from_basin(chain, basin, ep.target, ep.log_pi, ep.solver)
+    if not np.isfinite(log_time):
+        warnings.warn("the 'committor' escape rate: the stationary state's tails have no digits (the time-reversed chain overflows): NaN", FPSolverWarning, stacklevel=4)
+        return Estimate(float("nan"))
+    current, _, _ = reactive_current(chain, ep.log_pi, forward, backward)
     grid = chain.grid
     fields = xr.Dataset(
         {

@@ -255,6 +255,10 @@ class OverdampedCoefficients:
             return self.diffusion_field(points)
         return self.model.temperature * self.mobility(points)
 
+    def thermal_energy(self, points: Points) -> np.ndarray:
+        """Energy scale of the noise, tr D / tr A (the temperature when D = T A)."""
+        return np.trace(self.diffusion(points)) / np.trace(self.mobility(points))
+
     def potential(self, points: Points) -> np.ndarray | None:
         r"""Reference potential :math:`\phi = L/T` for the Einstein case ``D = T A``, else None.
 
