@@ -6,6 +6,9 @@ import pytest
 
 from fpsolver.errors import ScenarioError
 from fpsolver.scenario import load_scenario, loads_scenario
+from fpsolver.scenario.yamlfile import MAX_ALIASES, MAX_VALUES
+
+from .conftest import time_limit
 
 GOOD = """\
 name: good
@@ -94,6 +97,33 @@ def test_library_landscape_errors_are_located(tmp_path):
 def test_broken_files(text, where, message, tmp_path):
     got_where, got_message = _problem(text, tmp_path)
     assert got_where.startswith(where) and message in got_message, (got_where, got_message)
+
+
+def _laughs(levels: int, width: int = 9) -> str:
+    """The "billion laughs" anchor bomb: ``width**levels`` strings from a few lines."""
+    lines = [f"l0: &l0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    "text, where, message",
+    [
+        (_laughs(9), "F:6", f"more than {MAX_VALUES} values"),  # 9**9 = 3.9e8 strings (was 50 s, 5 GB)
+        ("a: &a [1]\nb: [" + ", ".join(["*a"] * (MAX_ALIASES + 1)) + "]\n", "F:2", f"more than {MAX_ALIASES} YAML aliases"),
+        ("a: &a [*a]\n", "F:1", "refers to its own anchor"),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "F:1", "nested too deeply"),
+    ],
+)
+def test_yaml_bombs_are_refused_fast(text, where, message, tmp_path):
+    with time_limit(2.0):  # measured ~10 ms each; the bomb alone used to take 50 s
+        got_where, got_message = _problem(text, tmp_path)
+    assert got_where == where and message in got_message, (got_where, got_message)
+
+
+def test_a_few_aliases_still_work(tmp_path):
+    text = GOOD.replace("name: good", "name: &name good\ntitle: *name")
+    assert loads_scenario(text, "a.yaml", tmp_path / "o.nc").spec.title == "good"
 
 
 def test_missing_file(tmp_path):
