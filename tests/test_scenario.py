@@ -142,3 +142,32 @@ def test_unwritable_outputs(output, message, tmp_path):
         load_scenario(path)
     where, text = info.value.problems[0]
     assert where == f"{path}:14: output" and message in text
+
+
+@pytest.mark.parametrize(
+    "old, new, where, message",
+    [
+        # 50 cells on [-2, 2]: the first centre is -1.96; half the cells have x < 0.
+        ('"x**4/4 - x**2/2"', '"sqrt(x)"', "F:3: landscape.expression", "the landscape is not finite (nan) at x=-1.96 (and at 24 more"),
+        ('"x**4/4 - x**2/2"', '"log(x) + x**2"', "F:3: landscape.expression", "the landscape is not finite (nan) at x=-1.96"),
+        # exp(exp(100 x)) overflows from x ~ 0.066 on: the first such centre is 0.12.
+        ('"x**4/4 - x**2/2"', '"exp(exp(100*x))"', "F:3: landscape.expression", "not finite (inf) at x=0.12"),
+        ("temperature: 0.1", 'diffusion: "sqrt(x + 1)"', "F:8: model.diffusion", "diffusion is not finite (nan) at x=-1.96 (and at 11 more"),
+        ("temperature: 0.1", 'temperature: 0.1\n  mobility: ["1", "log(x)"]', "F:10: model.mobility", "mobility is not finite (nan) at x=-1.96, y=-1.5"),
+    ],
+)
+def test_nonfinite_fields_are_refused_at_the_first_bad_cell(old, new, where, message, tmp_path):
+    text = GOOD.replace(old, new)
+    if "mobility: [" in new:
+        text = text.replace("  x: {min: -2.0, max: 2.0, n: 50}", "  x: {min: -2.0, max: 2.0, n: 50}\n  y: {min: -2.0, max: 2.0, n: 4}")
+    got_where, got_message = _problem(text, tmp_path)
+    assert got_where == where and message in got_message, (got_where, got_message)
+
+
+def test_nonfinite_gradient_is_refused(tmp_path):
+    # exp(-exp(100 x)) evaluates to 0 where exp(100 x) overflows, but its gradient
+    # -100 exp(100 x) exp(-exp(100 x)) is inf * 0 = nan there (from x ~ 7.1 on: not on
+    # this grid; scaled by 1000 it starts at x ~ 0.0071, the first centre being 0.04).
+    text = GOOD.replace('"x**4/4 - x**2/2"', '"exp(-exp(100000*x))"')
+    got_where, got_message = _problem(text, tmp_path)
+    assert got_where == "F:3: landscape.expression" and "the landscape gradient is not finite (nan) at x=0.04" in got_message, got_message
