@@ -34,6 +34,7 @@ from ..models import Overdamped
 from ..escape import ESCAPE_METHODS, dividing_plane
 from ..problem import FokkerPlanck
 from ..stepping import SCHEMES, steps_for
+from .names import RESERVED_NAMES, reserved_clashes
 from .schema import ExpressionLandscape, Scenario
 from .sweep import Variant, expand_sweep, located_variant_error
 from .yamlfile import Located, load_yaml, parse_yaml
@@ -126,6 +127,10 @@ def _build(located: Located, output: str | Path | None) -> LoadedScenario:
     with _at(located, ("solver",)):
         if spec.solver not in SOLVERS:
             raise InputError(f"unknown linear solver {spec.solver!r}; choose one of {', '.join(SOLVERS)}")
+    clashes = reserved_clashes(list(spec.grid))
+    if clashes:
+        reserved = ", ".join(sorted(RESERVED_NAMES))
+        raise located.error(("grid", clashes[0]), f"the axis name {clashes[0]!r} is used by the output; choose another (reserved: {reserved})")
     _check_resources(spec, located)
     with _at(located, ("grid",)):
         grid = Grid([Axis.uniform(name, a.min, a.max, a.n) for name, a in spec.grid.items()])
