@@ -16,7 +16,7 @@ __all__ = ["gaussian", "OUTSIDE_TOLERANCE"]
 
 #: Largest share of a Gaussian's mass that may lie outside the domain (it is cut off and
 #: the rest renormalised, which changes the requested density by about this much).
-OUTSIDE_TOLERANCE = 1e-3
+OUTSIDE_TOLERANCE = 1e-2
 
 
 def gaussian(grid: Grid, mean: Sequence[float] | float, std: Sequence[float] | float) -> xr.DataArray:

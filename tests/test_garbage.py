@@ -18,7 +18,7 @@ from .test_scenario import GOOD
 
 @pytest.mark.parametrize("mean, std", [([10.0], [0.2]), ([2.0], [0.2]), ([-1.9], [0.5])])
 def test_initial_mass_outside_the_domain_is_an_error(mean, std):
-    # Share outside: 100 %, 50 %, 41 % (erf), all far beyond the 0.1 % tolerance.
+    # Share outside: 100 %, 50 %, 41 % (erf), all far beyond the 1 % tolerance.
     with pytest.raises(InputError, match=r"% of the gaussian's mass .* lies outside the domain \(x in \[-2, 2\]\)"):
         fp.gaussian(fp.Grid.uniform(x=(-2.0, 2.0, 50)), mean, std)
 
