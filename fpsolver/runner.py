@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .errors import FPSolverError, SweepError
+from .errors import FPSolverError, FPSolverWarning, InputError, ScenarioError, SweepError
 from .io import global_attrs, write_dataset
 from .scenario.build import LoadedScenario, Run
 from .scenario.sweep import Variant
@@ -72,7 +72,25 @@ def _mfpt(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.Data
 
 @register_task("escape_rate")
 def _escape_rate(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.Dataset:
-    return scenario.problem.escape_rate(task.start, task.target, tuple(task.methods))
+    part = scenario.problem.escape_rate(task.start, task.target, tuple(task.methods))
+    return _no_negative_rates(part)
+
+
+def _no_negative_rates(part: xr.Dataset) -> xr.Dataset:
+    """A negative rate has no correct digit: NaN with a warning naming the estimator."""
+    rates = part["escape_rate"]
+    negative = np.asarray(rates.values < 0)
+    if negative.any():
+        dim = rates.dims[0]
+        names = [str(m) for m in rates[dim].values[negative]]
+        warnings.warn(
+            f"escape rate by {', '.join(names)} came out negative ({', '.join(f'{v:.3g}' for v in rates.values[negative])}): "
+            "no digit is left at this barrier; set to NaN (use the 'committor' estimator)",
+            FPSolverWarning,
+            stacklevel=2,
+        )
+        part["escape_rate"] = rates.where(~negative)
+    return part
 
 
 @contextmanager
@@ -105,7 +123,7 @@ def compute(scenario: LoadedScenario, progress: bool | None = None, label: str |
         for name, task in todo:
             bar.set_description(name)
             start = time.perf_counter()
-            with labelled_warnings(f"{label}: {name}"):
+            with labelled_warnings(f"{label}: {name}"), _located_at(scenario, ("tasks", name)):
                 parts.append(TASKS[name](scenario, task, progress))
             timings[name] = time.perf_counter() - start
             bar.update(1)
@@ -126,6 +144,17 @@ def compute(scenario: LoadedScenario, progress: bool | None = None, label: str |
         ),
     }
     return ds
+
+
+@contextmanager
+def _located_at(scenario: LoadedScenario, path: tuple[str, ...]) -> Iterator[None]:
+    """An input error found only while computing (an unreachable target...) gets the task's location."""
+    try:
+        yield
+    except ScenarioError:
+        raise
+    except InputError as exc:
+        raise scenario.located.error(path, str(exc)) from None
 
 
 def _bar(total: int, unit: str, progress: bool | None) -> Any:
@@ -210,7 +239,10 @@ def _located_failure(run: Run, variant: Variant, keys: list[str], exc: Exception
     """(``FILE:LINE: sweep.KEY``, ``message (in the sweep run KEY=VALUE)``) for a run that failed."""
     line = variant.located.line(tuple(keys[0].split(".")))
     key = f"sweep.{keys[0]}" if len(keys) == 1 else "sweep"
-    message = str(exc) if isinstance(exc, FPSolverError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ScenarioError):  # located at a task: keep the key, the line is the sweep's
+        message = "; ".join(f"{where.split(': ', 1)[-1]}: {text}" for where, text in exc.problems)
+    else:
+        message = str(exc) if isinstance(exc, FPSolverError) else f"{type(exc).__name__}: {exc}"
     return f"{run.source}:{line}: {key}", f"{message} (in the sweep run {variant.label})"
 
 

@@ -70,3 +70,44 @@ def test_scenario_evolve_reports_negative_mass_and_warns(tmp_path):
     with pytest.warns(FPSolverWarning, match="the cn steps produced negative densities"):
         ds = compute(scenario, progress=False)
     assert float(ds["negative_mass"].max()) > 1e-3 and float(ds["negative_mass"][0]) == 0.0
+
+
+RATES = """\
+name: rates
+landscape: {expression: "x**4/4 - x**2/2"}
+grid: {x: {min: -2.0, max: 2.0, n: 60}}
+model: {temperature: 0.1}
+tasks:
+  escape_rate: {start: -1.0, target: "x >= 1", methods: [mfpt, committor]}
+"""
+
+
+def test_negative_rates_become_nan_with_a_warning(tmp_path, monkeypatch):
+    # The lead's rate layer once returned -2.7e-33 by 'mfpt' at T = 1e-4; whatever the layer
+    # below returns, a negative rate never reaches the output.
+    scenario = loads_scenario(RATES, "r.yaml", tmp_path / "o.nc")
+    original = type(scenario.problem).escape_rate
+
+    def negative_mfpt(self, *args, **kwargs):
+        ds = original(self, *args, **kwargs)
+        ds["escape_rate"] = ds["escape_rate"].copy(data=[-2.7e-33, float(ds["escape_rate"][1])])
+        return ds
+
+    monkeypatch.setattr(type(scenario.problem), "escape_rate", negative_mfpt)
+    with pytest.warns(FPSolverWarning, match=r"r.yaml: escape_rate: escape rate by mfpt came out negative \(-2.7e-33\)"):
+        ds = compute(scenario, progress=False)
+    assert np.isnan(ds["escape_rate"].values[0]) and ds["escape_rate"].values[1] > 0
+
+
+def test_input_errors_found_while_computing_are_located_at_the_task(tmp_path, monkeypatch):
+    from fpsolver.errors import ScenarioError
+
+    scenario = loads_scenario(RATES, "r.yaml", tmp_path / "o.nc")
+
+    def unreachable(self, *args, **kwargs):
+        raise InputError("the target cannot be reached from the start")
+
+    monkeypatch.setattr(type(scenario.problem), "escape_rate", unreachable)
+    with pytest.raises(ScenarioError) as info:
+        compute(scenario, progress=False)
+    assert info.value.problems == [("r.yaml:6: tasks.escape_rate", "the target cannot be reached from the start")]

@@ -120,7 +120,7 @@ def test_a_failing_sweep_run_is_recorded_and_the_others_land(tmp_path):
     path.write_text(TILT.replace("TILTS", "[0.0, 2.0, 0.1]"))
     result = CliRunner().invoke(main, ["run", str(path), "-o", str(tmp_path / "out.nc")])
     assert result.exit_code == 1, result.output
-    assert f"{path}:8: sweep.landscape.tilt: no barrier found" in result.output
+    assert f"{path}:8: sweep.landscape.tilt: tasks.escape_rate: no barrier found" in result.output
     assert "(in the sweep run landscape.tilt=2.0)" in result.output and "Traceback" not in result.output
     with xr.open_dataset(tmp_path / "out.nc") as ds:
         rates = ds["escape_rate"].values
@@ -145,7 +145,7 @@ def test_a_sweep_whose_runs_all_fail_writes_nothing(tmp_path):
     out = tmp_path / "out.nc"
     result = CliRunner().invoke(main, ["run", str(_tilt(tmp_path, "[2.0, 3.0]")), "-o", str(out)])
     assert result.exit_code == 1 and not out.exists()
-    assert result.output.count("sweep.landscape.tilt: no barrier found") == 2
+    assert result.output.count("sweep.landscape.tilt: tasks.escape_rate: no barrier found") == 2
 
 
 def test_warnings_name_the_file_sweep_run_and_task(tmp_path):
