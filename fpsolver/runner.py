@@ -1,4 +1,11 @@
-"""Run the tasks of a loaded scenario and assemble one output dataset."""
+"""Run the tasks of a loaded scenario and assemble one output dataset.
+
+Tasks are computed through the registry :data:`TASKS` (one function per key of
+``tasks``), each with its warnings labelled ``FILE: [sweep run K=V: ]TASK: ...``
+and its run-time input errors located at ``tasks.TASK``. The runs of a sweep are
+computed in isolation (:func:`compute_runs`): a failed run is NaN, with its
+located message in ``run_error``, and does not stop the others.
+"""
 
 from __future__ import annotations
 
