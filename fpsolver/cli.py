@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from ._version import __version__
-from .errors import InputError, ScenarioError
+from .errors import InputError, ScenarioError, SweepError
 
 __all__ = ["main"]
 
@@ -40,6 +40,10 @@ def _report_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             for where, message in exc.problems:
                 click.echo(f"{where}: {message}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
+        except SweepError as exc:
+            for where, message in exc.problems:
+                click.echo(f"{where}: {message}", err=True)
+            ctx.exit(EXIT_INTERNAL)
         except InputError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
@@ -77,21 +81,44 @@ def _progress_default() -> bool:
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str))
 @click.option("-o", "--output", type=click.Path(path_type=str), help="Output .nc file (only with a single scenario).")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal, off in CI).")
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal, off in CI).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary lines; only warnings and errors.")
 @_report_errors
-def run(files: tuple[str, ...], output: str | None, progress: bool | None) -> None:
-    """Run scenario FILES and write one netCDF file per scenario."""
+def run(files: tuple[str, ...], output: str | None, progress: bool | None, quiet: bool) -> None:
+    """Run scenario FILES and write one netCDF file per scenario.
+
+    Exit status 1 when a sweep run failed (the other runs are written; the failed
+    ones are NaN with their message in ``run_error``).
+    """
     from .runner import run_file
     from .scenario import load_runs
 
     if output is not None and len(files) > 1:
         raise InputError("-o/--output can only be used with a single scenario file")
     loaded = [load_runs(f, output) for f in files]  # validate everything before computing anything
-    show = _progress_default() if progress is None else progress
+    show = False if quiet else _progress_default() if progress is None else progress
+    failed = 0
     for run in loaded:
         path, ds = run_file(run, progress=show)
-        detail = f"{len(run.runs)} sweep runs" if run.is_sweep else ds.attrs.get("wall_seconds", "")
-        click.echo(f"{run.source}: wrote {path} ({detail})")
+        errors = [str(e) for e in ds["run_error"].values if e] if "run_error" in ds else []
+        for line in errors:
+            click.echo(line, err=True)
+        failed += len(errors)
+        if not quiet:
+            detail = f"{len(run.runs)} sweep runs, {len(errors)} failed" if run.is_sweep else ds.attrs.get("wall_seconds", "")
+            click.echo(f"{run.source}: wrote {path} ({detail})")
+            if "mass" in ds:
+                click.echo(f"{run.source}: {_conservation(ds)}")
+    if failed:
+        click.get_current_context().exit(EXIT_INTERNAL)
+
+
+def _conservation(ds: Any) -> str:
+    """How well the evolve task kept probability: drift of the total and the negative part."""
+    mass = ds["mass"]
+    drift = abs(mass - mass.isel(time=0)).max().item()
+    negative = ds["negative_mass"].max().item() if "negative_mass" in ds else float("nan")
+    return f"probability conservation: max |mass(t) - mass(0)| = {drift:.2g}, max negative mass = {negative:.2g} (over {mass.sizes['time']} output times)"
 
 
 @main.command()

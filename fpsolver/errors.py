@@ -13,6 +13,7 @@ __all__ = [
     "ExpressionError",
     "ScenarioError",
     "SolverError",
+    "SweepError",
     "FPSolverWarning",
 ]
 
@@ -63,6 +64,21 @@ class ScenarioError(InputError):
 
 class SolverError(FPSolverError, RuntimeError):
     """A numerical solve failed (singular system, no convergence, ...)."""
+
+
+class SweepError(SolverError):
+    """Every run of a sweep failed at run time.
+
+    Parameters
+    ----------
+    problems
+        One ``(location, message)`` pair per run, ``location`` being the sweep key's
+        ``FILE:LINE: sweep.KEY`` and ``message`` naming the run's swept values.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{where}: {message}" for where, message in self.problems))
 
 
 class FPSolverWarning(UserWarning):

@@ -1,4 +1,4 @@
-"""Safe parsing of formula strings from scenario files and the Python API.
+r"""Safe parsing of formula strings from scenario files and the Python API.
 
 Expressions such as ``"x**4/4 - x**2/2"`` are parsed with :mod:`ast` and
 translated node by node into a sympy expression. Only numbers, the allowed
@@ -10,11 +10,20 @@ with an :class:`~fpsolver.errors.ExpressionError`. Nothing is ever passed to
 
 Boolean expressions (``"x >= 1 and y < 0"``) are parsed the same way into a
 sympy relational, for target regions.
+
+Constant folding is bounded: every constant sub-expression must be a finite real
+number within double-precision range (:data:`FLOAT_MAX`). A power of two
+constants is checked *before* sympy evaluates it, from
+:math:`\log_{10}|a^b| = b\,\log_{10}|a|`, so a power tower such as
+``9**9**9**9`` is refused in microseconds instead of computing a number with
+hundreds of millions of digits. Division by zero, ``log(0)``, ``sqrt(-1)`` and
+the like are refused with the column of the offending operation.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -22,10 +31,13 @@ import sympy as sp
 
 from .errors import ExpressionError
 
-__all__ = ["parse_expression", "parse_condition", "lambdify", "FUNCTIONS", "MAX_LENGTH"]
+__all__ = ["parse_expression", "parse_condition", "lambdify", "FUNCTIONS", "MAX_LENGTH", "FLOAT_MAX"]
 
 #: Longest accepted expression (characters); longer input is rejected before parsing.
 MAX_LENGTH = 2000
+
+#: Largest magnitude a constant (sub-)expression may have: the largest double.
+FLOAT_MAX = float(np.finfo(float).max)
 
 #: Functions an expression may call, by name.
 FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
@@ -84,6 +96,8 @@ class _Translator:
             value = node.value
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise self.fail(f"only numbers are allowed as constants, not {value!r}", node)
+            if isinstance(value, int) and value.bit_length() > 1024 or not math.isfinite(value):
+                raise self.fail(f"the number is beyond the double-precision range (±{FLOAT_MAX:.3g})", node)
             return sp.Integer(value) if isinstance(value, int) else sp.Float(value)
         if isinstance(node, ast.Name):
             return self.name(node)
@@ -92,10 +106,15 @@ class _Translator:
             if op is None:
                 hint = " (use ** for powers)" if isinstance(node.op, ast.BitXor) else ""
                 raise self.fail(f"operator {type(node.op).__name__} is not allowed{hint}", node)
-            return op(self.number(node.left), self.number(node.right))
+            left, right = self.number(node.left), self.number(node.right)
+            if isinstance(node.op, ast.Div) and right.is_zero:
+                raise self.fail("division by zero", node)
+            if isinstance(node.op, ast.Pow):
+                self.check_power(left, right, node)
+            return self.bounded(op(left, right), node)
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
-                return -self.number(node.operand)
+                return -self.number(node.operand)  # bounded already: negation keeps the magnitude
             if isinstance(node.op, ast.UAdd):
                 return self.number(node.operand)
             if isinstance(node.op, ast.Not) and self.boolean:
@@ -109,6 +128,40 @@ class _Translator:
             combine = sp.And if isinstance(node.op, ast.And) else sp.Or
             return combine(*(self.logical(v) for v in node.values))
         raise self.fail(f"{type(node).__name__} is not allowed in an expression", node)
+
+    def check_power(self, base: sp.Expr, exponent: sp.Expr, node: ast.AST) -> None:
+        r"""Refuse a constant power :math:`a^b` outside float range before sympy evaluates it.
+
+        Both operands are already bounded constants, so :math:`b\log_{10}|a|` is a cheap
+        float estimate of the result's decimal exponent.
+        """
+        if base.free_symbols or exponent.free_symbols:
+            return
+        a, b = complex(base), complex(exponent)
+        if a.imag or b.imag:
+            return  # a complex operand is refused by bounded()
+        if a.real == 0.0:
+            if b.real < 0:
+                raise self.fail("division by zero (zero to a negative power)", node)
+            return
+        magnitude = b.real * math.log10(abs(a.real))
+        if magnitude > math.log10(FLOAT_MAX):
+            raise self.fail(f"the power is about 10**{magnitude:.3g}, beyond the double-precision range", node)
+
+    def bounded(self, value: sp.Expr, node: ast.AST) -> sp.Expr:
+        """Refuse constants that are infinite, undefined, complex or beyond float range."""
+        if value.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+            raise self.fail("the value is infinite or undefined (division by zero?)", node)
+        if not value.free_symbols:
+            try:
+                number = complex(value)
+            except (TypeError, OverflowError):
+                number = complex(math.inf)
+            if number.imag:
+                raise self.fail(f"the value {value} is not a real number", node)
+            if not math.isfinite(number.real):
+                raise self.fail(f"the value {value} is beyond the double-precision range (±{FLOAT_MAX:.3g})", node)
+        return value
 
     def number(self, node: ast.AST) -> sp.Expr:
         value = self(node)
@@ -142,9 +195,10 @@ class _Translator:
         if not args:
             raise self.fail(f"{node.func.id}() needs an argument", node)
         try:
-            return FUNCTIONS[node.func.id](*args)
+            value = FUNCTIONS[node.func.id](*args)
         except (TypeError, ValueError) as exc:
             raise self.fail(f"bad call of {node.func.id}: {exc}", node) from None
+        return self.bounded(value, node)
 
     def compare(self, node: ast.Compare) -> sp.Basic:
         terms = [self.number(node.left)] + [self.number(c) for c in node.comparators]

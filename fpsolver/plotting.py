@@ -1,112 +1,340 @@
-"""Standard figures of an fpsolver output dataset.
+"""Standard figures of any fpsolver output dataset, sweeps included.
 
-One panel per available result: the evolving density (snapshots in 1-D, the last
-snapshot in 2-D), the stationary density, and the slowest eigenfunctions with their
-rates. 3-D fields are shown as their marginal over the last axis.
+One panel per result, from the registry :data:`PANELS` (keyed by the variable that
+triggers it), every axis labelled with its quantity and units:
+
+``p``
+    the evolving density coloured by time (a colour bar, not a legend); in 2-D and 3-D
+    the marginal along the first axis over time, and a panel of the last snapshot.
+``mass``
+    probability conservation: :math:`|m(t) - m(0)|` and the negative mass, log scale.
+``p_stationary``, ``mfpt``
+    the field (curve in 1-D, image in 2-D, marginal over the last axes in 3-D).
+``eigenfunction``
+    the slowest eigenfunctions with their rates.
+``escape_rate``
+    rates by estimator beside the closed-form (Kramers) line (files written before the
+    dimension was renamed ``method`` -> ``estimator`` are read too).
+
+A sweep (coordinates whose ``long_name`` starts with "swept") puts its first swept
+key on the horizontal axis of every scalar result (rates, ``mfpt_at_start``,
+relaxation rates; 1/T for a temperature) with one colour per value of the other
+keys; fields are drawn per run in one colour each. Runs that failed (all NaN) and
+NaN theory lines get no legend entry.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from .errors import InputError
 
-__all__ = ["plot_dataset"]
+__all__ = ["plot_dataset", "draw", "PANELS", "Sweep"]
+
+ESTIMATOR_DIMS = ("estimator", "method")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """How the runs of a sweep are laid out: along ``dim``, first key ``x``, colours by ``groups``."""
+
+    dim: str
+    x: str
+    groups: list[tuple[str, np.ndarray]]
+
+    @classmethod
+    def of(cls, ds: xr.Dataset) -> Sweep | None:
+        keys = [str(name) for name, c in ds.coords.items() if str(c.attrs.get("long_name", "")).startswith("swept ")]
+        if not keys:
+            return None
+        dim = ds[keys[0]].dims[0]
+        others = keys[1:]
+        if not others:
+            return cls(dim, keys[0], [("", np.arange(ds.sizes[dim]))])
+        labels = [", ".join(f"{k}={ds[k].values[i]}" for k in others) for i in range(ds.sizes[dim])]
+        groups = [(label, np.array([i for i, lab in enumerate(labels) if lab == label])) for label in dict.fromkeys(labels)]
+        return cls(dim, keys[0], groups)
+
+    def abscissa(self, ds: xr.Dataset) -> tuple[np.ndarray, str]:
+        """Values for the horizontal axis and its label (1/T for a temperature)."""
+        values = np.asarray(ds[self.x].values, dtype=float)
+        if self.x.endswith("temperature"):
+            return 1.0 / values, "1 / T"
+        return values, _label(ds[self.x], self.x)
+
+    def run_label(self, ds: xr.Dataset, i: int) -> str:
+        swept = [str(n) for n, c in ds.coords.items() if str(c.attrs.get("long_name", "")).startswith("swept ")]
+        return ", ".join(f"{k}={ds[k].values[i]:g}" if np.issubdtype(ds[k].dtype, np.number) else f"{k}={ds[k].values[i]}" for k in swept)
+
+
+def _units(da: xr.DataArray) -> str:
+    """Units for a label: the prose form when there is one, without its parenthesised remarks."""
+    text = str(da.attrs.get("units_note", da.attrs.get("units", ""))).removeprefix("nondimensional model units: ")
+    return re.sub(r"\s*\(for [^()]*\)", "", text)
+
+
+def _label(da: xr.DataArray, fallback: str = "") -> str:
+    """``long name [units]`` for an axis label."""
+    name = str(da.attrs.get("long_name", fallback or da.name))
+    units = _units(da)
+    return f"{name} [{units}]" if units else name
 
 
 def _spatial_dims(da: xr.DataArray) -> list[str]:
-    return [d for d in da.dims if d not in ("time", "mode")]
+    return [str(d) for d in da.dims if d in da.coords and "axis_kind" in da[d].attrs]
 
 
-def _reduce_to_2d(da: xr.DataArray) -> xr.DataArray:
-    """Marginal over trailing spatial axes beyond two (integrated with the cell width)."""
-    dims = _spatial_dims(da)
-    for dim in dims[2:]:
-        width = float(np.diff(da[dim].values).mean())
-        da = da.sum(dim) * width
+def _marginal(da: xr.DataArray, keep: int) -> xr.DataArray:
+    """Integrate over the spatial axes after the first ``keep`` (cell widths from the coordinates)."""
+    for dim in _spatial_dims(da)[keep:]:
+        width = float(np.diff(da[dim].values).mean()) if da.sizes[dim] > 1 else 1.0
+        da = da.sum(dim, skipna=False) * width
     return da
 
 
-def _field(ax, da: xr.DataArray, title: str) -> None:
-    da = _reduce_to_2d(da)
+def _legend(ax: Any) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+
+
+def _series_label(values: np.ndarray, label: str | None) -> str | None:
+    """No legend entry for an all-NaN line."""
+    return label if np.any(np.isfinite(values)) else None
+
+
+def _field(ax: Any, da: xr.DataArray, title: str) -> None:
+    """A curve (1-D) or an image (2-D; higher: marginal onto the first two axes)."""
+    da = _marginal(da, 2)
     dims = _spatial_dims(da)
+    x = da[dims[0]]
     if len(dims) == 1:
-        ax.plot(da[dims[0]].values, da.values)
-        ax.set_xlabel(dims[0])
+        ax.plot(x.values, da.values)
+        ax.set_ylabel(_label(da))
     else:
-        mesh = ax.pcolormesh(da[dims[0]].values, da[dims[1]].values, da.transpose(dims[1], dims[0]).values, shading="auto")
-        ax.figure.colorbar(mesh, ax=ax)
-        ax.set_xlabel(dims[0])
-        ax.set_ylabel(dims[1])
+        y = da[dims[1]]
+        mesh = ax.pcolormesh(x.values, y.values, da.transpose(dims[1], dims[0]).values, shading="auto")
+        ax.figure.colorbar(mesh, ax=ax, label=_label(da))
+        ax.set_ylabel(_label(y, dims[1]))
+    ax.set_xlabel(_label(x, dims[0]))
     ax.set_title(title)
 
 
-def _rates(ax, ds: xr.Dataset) -> None:
-    """Escape rates by method against 1/T (a temperature sweep), on top of the Kramers line."""
-    rates = ds["escape_rate"]
-    dim = "estimator" if "estimator" in rates.dims else "method"  # files written before the rename
-    if "temperature" in rates.dims:
-        inverse = 1.0 / ds["temperature"].values
-        order = np.argsort(inverse)
-        for marker, method in zip("os^vD", rates[dim].values):
-            ax.semilogy(inverse[order], rates.sel({dim: method}).values[order], marker, label=str(method), fillstyle="none")
-        if "kramers_rate" in ds:
-            ax.semilogy(inverse[order], ds["kramers_rate"].values[order], "k-", label="Kramers")
-        ax.set_xlabel("1 / T")
+def _run_field(da: xr.DataArray, sweep: Sweep, i: int) -> xr.DataArray:
+    """Run ``i``'s field on its own grid (a sweep of grid keys pads other runs' cells with NaN)."""
+    run = da.isel({sweep.dim: i})
+    for dim in _spatial_dims(run):
+        run = run.dropna(dim, how="all") if np.any(np.isfinite(run.values)) else run
+    return run
+
+
+def _fields_per_run(ax: Any, da: xr.DataArray, sweep: Sweep, ds: xr.Dataset, title: str) -> None:
+    """One curve per sweep run (1-D marginal on the run's own grid), coloured by run."""
+    import matplotlib.pyplot as plt
+
+    colours = plt.get_cmap("viridis")
+    n = da.sizes[sweep.dim]
+    for i in range(n):
+        run = _marginal(_run_field(da, sweep, i), 1)
+        x = run[_spatial_dims(run)[0]]
+        ax.plot(x.values, run.values, color=colours(i / max(n - 1, 1)), label=_series_label(run.values, sweep.run_label(ds, i)))
+    ax.set_xlabel(_label(da[_spatial_dims(da)[0]]))
+    ax.set_ylabel(_label(da) + (" (marginal)" if len(_spatial_dims(da)) > 1 else ""))
+    ax.set_title(title)
+    _legend(ax)
+
+
+def _against_sweep(ax: Any, ds: xr.Dataset, sweep: Sweep, series: list[tuple[str, xr.DataArray, str]], log: bool) -> None:
+    """Scalar results per run against the first swept key; one marker per series, one colour per group."""
+    import matplotlib.pyplot as plt
+
+    x, xlabel = sweep.abscissa(ds)
+    colours = plt.get_cmap("tab10")
+    for g, (group, index) in enumerate(sweep.groups):
+        order = index[np.argsort(x[index])]
+        for name, da, style in series:
+            values = np.asarray(da.isel({sweep.dim: order}).values, dtype=float)
+            label = ", ".join(part for part in (name, group) if part)
+            colour = "k" if style.endswith("-") and len(sweep.groups) == 1 else colours(g % 10)
+            ax.plot(x[order], values, style, color=colour, fillstyle="none", label=_series_label(values, label))
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+
+
+def _density(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
+    import matplotlib as mpl
+    import matplotlib.pyplot as plt
+
+    da = ds["p"]
+    if sweep is not None:
+        _fields_per_run(ax, da.isel(time=-1), sweep, ds, f"density at t={float(ds['time'][-1]):g}, per run")
+        return
+    marginal = _marginal(da, 1)
+    x = marginal[_spatial_dims(marginal)[0]]
+    times = ds["time"].values
+    norm = mpl.colors.Normalize(float(times.min()), float(times.max()) if times.max() > times.min() else float(times.min()) + 1)
+    cmap = plt.get_cmap("viridis")
+    for i, t in enumerate(times):
+        ax.plot(x.values, marginal.isel(time=i).values, color=cmap(norm(t)))
+    ax.figure.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=_label(ds["time"]))
+    ax.set_xlabel(_label(x))
+    ax.set_ylabel(_label(da) + (" (marginal)" if len(_spatial_dims(da)) > 1 else ""))
+    ax.set_title("density p(t)")
+
+
+def _last_snapshot(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
+    da = ds["p"].isel(time=-1)
+    if sweep is not None:
+        da = _run_field(da, sweep, 0)
+    _field(ax, da, f"density at t={float(ds['time'][-1]):g}" + (f" ({sweep.run_label(ds, 0)})" if sweep else ""))
+
+
+def _mass(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
+    drift = abs(ds["mass"] - ds["mass"].isel(time=0))
+    curves = [("|mass(t) - mass(0)|", drift, "-")]
+    if "negative_mass" in ds:
+        curves.append(("negative mass", ds["negative_mass"], "--"))
+    runs = range(ds.sizes[sweep.dim]) if sweep is not None else [None]
+    for i in runs:
+        for name, da, style in curves:
+            values = np.asarray((da if i is None else da.isel({sweep.dim: i})).values, dtype=float)
+            label = name if i is None else f"{name}, {sweep.run_label(ds, i)}"
+            # zeros (exact conservation) cannot go on a log axis: floor at 1e-18
+            ax.semilogy(ds["time"].values, np.maximum(values, 1e-18), style, label=_series_label(values, label))
+    ax.set_xlabel(_label(ds["time"]))
+    ax.set_ylabel("probability [1] (floored at 1e-18)")
+    ax.set_title("probability conservation")
+    _legend(ax)
+
+
+def _stationary(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
+    da = ds["p_stationary"]
+    if sweep is None:
+        _field(ax, da, "stationary density")
     else:
-        methods = [str(m) for m in rates[dim].values]
-        ax.semilogy(range(len(methods)), rates.values, "o", label="numerical")
+        _fields_per_run(ax, da, sweep, ds, "stationary density, per run")
+
+
+def _spectrum(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
+    modes = ds["mode"].values[1:] if ds.sizes["mode"] > 1 else ds["mode"].values
+    if sweep is not None:
+        series = [(f"mode {m}", ds["rate"].sel(mode=m), "o-") for m in modes]
+        _against_sweep(ax, ds, sweep, series, log=True)
+        ax.set_ylabel(_label(ds["rate"]))
+        ax.set_title("relaxation rates")
+        _legend(ax)
+        return
+    da = ds["eigenfunction"]
+    if len(_spatial_dims(da)) == 1:
+        x = da[_spatial_dims(da)[0]]
+        for mode in modes:
+            ax.plot(x.values, da.sel(mode=mode).values, label=f"mode {mode}: rate {float(ds['rate'].sel(mode=mode)):.4g}")
+        ax.set_xlabel(_label(x))
+        ax.set_ylabel(_label(da))
+        ax.set_title("slowest eigenfunctions")
+        _legend(ax)
+    else:
+        mode = modes[0]
+        _field(ax, da.sel(mode=mode), f"eigenfunction {mode}, rate {float(ds['rate'].sel(mode=mode)):.4g}")
+
+
+def _mfpt(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
+    if sweep is not None and "mfpt_at_start" in ds:
+        _against_sweep(ax, ds, sweep, [("from the start", ds["mfpt_at_start"], "o-")], log=True)
+        ax.set_ylabel(_label(ds["mfpt_at_start"]))
+        ax.set_title("mean first-passage time")
+        _legend(ax)
+    elif sweep is not None:
+        _fields_per_run(ax, ds["mfpt"], sweep, ds, "mean first-passage time, per run")
+    else:
+        _field(ax, ds["mfpt"], "mean first-passage time")
+
+
+def _escape_rate(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
+    rates = ds["escape_rate"]
+    dim = next(d for d in ESTIMATOR_DIMS if d in rates.dims)
+    names = [str(m) for m in rates[dim].values]
+    if sweep is not None:
+        series = [(name, rates.sel({dim: name}), marker) for name, marker in zip(names, "os^vDx+")]
         if "kramers_rate" in ds:
+            series.append(("Kramers", ds["kramers_rate"], "-"))
+        _against_sweep(ax, ds, sweep, series, log=True)
+    else:
+        values = np.asarray(rates.values, dtype=float)
+        ax.semilogy(range(len(names)), values, "o", label=_series_label(values, "numerical"))
+        if "kramers_rate" in ds and np.isfinite(float(ds["kramers_rate"])):
             ax.axhline(float(ds["kramers_rate"]), color="k", label="Kramers")
-        ax.set_xticks(range(len(methods)), methods)
-    ax.set_ylabel("escape rate [1 / model time]")
+        ax.set_xticks(range(len(names)), names)
+        ax.set_xlabel(dim)
+    ax.set_ylabel(_label(rates))
     ax.set_title("escape rate")
-    ax.legend(fontsize="small")
+    _legend(ax)
+
+
+Panel = Callable[[Any, xr.Dataset, "Sweep | None"], None]
+
+#: Panels by the variable that calls for them, in drawing order. A panel needs its key variable;
+#: ``_last_snapshot`` draws only for fields of two or more axes.
+PANELS: dict[str, list[Panel]] = {
+    "p": [_density, _last_snapshot],
+    "mass": [_mass],
+    "p_stationary": [_stationary],
+    "eigenfunction": [_spectrum],
+    "mfpt": [_mfpt],
+    "escape_rate": [_escape_rate],
+}
+
+
+def _panels(ds: xr.Dataset) -> list[Panel]:
+    chosen = []
+    for name, panels in PANELS.items():
+        if name not in ds:
+            continue
+        for panel in panels:
+            if panel is _last_snapshot and len(_spatial_dims(ds["p"])) < 2:
+                continue
+            chosen.append(panel)
+    return chosen
 
 
 def plot_dataset(ds: xr.Dataset, output: str | Path) -> Path:
     """Draw the standard panels of ``ds`` into the image file ``output`` (format from its suffix)."""
+    import matplotlib.pyplot as plt
+
+    fig = draw(ds)
+    output = Path(output)
+    fig.savefig(output, dpi=110)
+    plt.close(fig)
+    return output
+
+
+def draw(ds: xr.Dataset) -> Any:
+    """The matplotlib figure of :func:`plot_dataset` (Agg backend; close it when done)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [name for name in ("p", "p_stationary", "eigenfunction", "escape_rate") if name in ds]
+    panels = _panels(ds)
     if not panels:
-        raise InputError("the dataset has none of the variables p, p_stationary, eigenfunction, escape_rate to plot")
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
-    for ax, name in zip(axes[0], panels):
-        da = ds[name]
-        if name == "p" and len(_spatial_dims(da)) == 1:
-            cmap = plt.get_cmap("viridis")
-            times = da["time"].values
-            for i, t in enumerate(times):
-                ax.plot(da[_spatial_dims(da)[0]].values, da.isel(time=i).values, color=cmap(i / max(len(times) - 1, 1)), label=f"t={t:g}" if i in (0, len(times) - 1) else None)
-            ax.set_xlabel(_spatial_dims(da)[0])
-            ax.set_title("density p(t)")
-            ax.legend()
-        elif name == "p":
-            _field(ax, da.isel(time=-1), f"density at t={float(da['time'][-1]):g}")
-        elif name == "p_stationary":
-            _field(ax, da, "stationary density")
-        elif name == "escape_rate":
-            _rates(ax, ds)
-        elif len(_spatial_dims(da)) == 1:
-            x = da[_spatial_dims(da)[0]].values
-            for mode in da["mode"].values[1:]:
-                ax.plot(x, da.sel(mode=mode).values, label=f"mode {mode}: rate {float(ds['rate'].sel(mode=mode)):.4g}")
-            ax.set_xlabel(_spatial_dims(da)[0])
-            ax.set_title("slowest eigenfunctions")
-            ax.legend(fontsize="small")
-        else:
-            mode = 1 if da.sizes["mode"] > 1 else 0
-            _field(ax, da.sel(mode=mode), f"eigenfunction {mode}, rate {float(ds['rate'].sel(mode=mode)):.4g}")
-    fig.suptitle(str(ds.attrs.get("title", "")), fontsize="medium", wrap=True)
+        raise InputError(f"the dataset has none of the variables {', '.join(PANELS)} to plot")
+    sweep = Sweep.of(ds)
+    columns = min(len(panels), 3)
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.4 * columns, 4.3 * rows), squeeze=False)
+    for ax, panel in zip(axes.flat, panels):
+        panel(ax, ds, sweep)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    failed = int(sum(bool(e) for e in ds["run_error"].values)) if "run_error" in ds else 0
+    title = str(ds.attrs.get("title", "")) + (f" ({failed} sweep run(s) failed: see run_error)" if failed else "")
+    fig.suptitle(title, fontsize="medium", wrap=True)
     fig.tight_layout()
-    output = Path(output)
-    fig.savefig(output, dpi=110)
-    plt.close(fig)
-    return output
+    return fig

@@ -1,57 +1,143 @@
-"""Run the tasks of a loaded scenario and assemble one output dataset."""
+"""Run the tasks of a loaded scenario and assemble one output dataset.
+
+Tasks are computed through the registry :data:`TASKS` (one function per key of
+``tasks``), each with its warnings labelled ``FILE: [sweep run K=V: ]TASK: ...``
+and its run-time input errors located at ``tasks.TASK``. The runs of a sweep are
+computed in isolation (:func:`compute_runs`): a failed run is NaN, with its
+located message in ``run_error``, and does not stop the others.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import xarray as xr
 
+from .errors import FPSolverError, FPSolverWarning, InputError, ScenarioError, SolverError, SweepError
 from .io import global_attrs, write_dataset
 from .scenario.build import LoadedScenario, Run
+from .scenario.sweep import Variant
+from .stepping import NegativeDensityCheck
 
-__all__ = ["run_scenario", "compute", "compute_runs", "run_file"]
+__all__ = ["run_scenario", "compute", "compute_runs", "run_file", "TASKS", "register_task", "labelled_warnings"]
 
 logger = logging.getLogger(__name__)
 
 
-def compute(scenario: LoadedScenario, progress: bool | None = None) -> xr.Dataset:
-    """Run every task of ``scenario``; return the combined dataset (not written)."""
+TaskRunner = Callable[[LoadedScenario, Any, "bool | None"], xr.Dataset]
+
+#: How each task of a scenario is computed, by its key in ``tasks`` (in output order).
+TASKS: dict[str, TaskRunner] = {}
+
+
+def register_task(name: str) -> Callable[[TaskRunner], TaskRunner]:
+    """Decorator registering the runner of the scenario task ``name``."""
+
+    def wrap(runner: TaskRunner) -> TaskRunner:
+        TASKS[name] = runner
+        return runner
+
+    return wrap
+
+
+@register_task("evolve")
+def _evolve(scenario: LoadedScenario, ev: Any, progress: bool | None) -> xr.Dataset:
+    problem = scenario.problem
+    check = NegativeDensityCheck(problem.volumes, ev.scheme, interval=ev.save_every or ev.t_end)
+    part = problem.evolve(scenario.initial, ev.t_end, ev.dt, ev.scheme, ev.save_every, callbacks=[check], progress=progress, surface=ev.surface)
+    part["negative_mass"] = _negative_mass(part["p"], problem.volumes)
+    return part
+
+
+@register_task("stationary")
+def _stationary(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.Dataset:
+    return scenario.problem.stationary().to_dataset()
+
+
+@register_task("spectrum")
+def _spectrum(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.Dataset:
+    return scenario.problem.spectrum(k=task.k)
+
+
+@register_task("mfpt")
+def _mfpt(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.Dataset:
+    problem = scenario.problem
+    field = problem.mfpt(target=task.target)
+    part = field.to_dataset()
+    if task.start is not None:
+        value = problem.mfpt(task.start, task.target)
+        part["mfpt_at_start"] = ((), value, {"long_name": f"mean first-passage time from {task.start}", "units": field.attrs["units"]})
+    return part
+
+
+@register_task("escape_rate")
+def _escape_rate(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.Dataset:
+    part = scenario.problem.escape_rate(task.start, task.target, tuple(task.methods))
+    return _no_negative_rates(part)
+
+
+def _no_negative_rates(part: xr.Dataset) -> xr.Dataset:
+    """A negative rate has no correct digit: NaN with a warning naming the estimator."""
+    rates = part["escape_rate"]
+    negative = np.asarray(rates.values < 0)
+    if negative.any():
+        dim = rates.dims[0]
+        names = [str(m) for m in rates[dim].values[negative]]
+        warnings.warn(
+            f"escape rate by {', '.join(names)} came out negative ({', '.join(f'{v:.3g}' for v in rates.values[negative])}): "
+            "no digit is left at this barrier; set to NaN (use the 'committor' estimator)",
+            FPSolverWarning,
+            stacklevel=2,
+        )
+        part["escape_rate"] = rates.where(~negative)
+    return part
+
+
+@contextmanager
+def labelled_warnings(label: str) -> Iterator[None]:
+    """Re-issue every warning raised inside the block with ``label: `` in front of its message.
+
+    Warnings then say which file, sweep run and task they belong to.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            pending = list(caught)
+    for w in pending:
+        warnings.warn(f"{label}: {w.message}", w.category, stacklevel=3)
+
+
+def compute(scenario: LoadedScenario, progress: bool | None = None, label: str | None = None) -> xr.Dataset:
+    """Run every task of ``scenario``; return the combined dataset (not written).
+
+    Warnings are prefixed with ``label`` (default: the scenario file) and the task name.
+    """
     problem, tasks = scenario.problem, scenario.spec.tasks
+    label = label or scenario.source
+    todo = [(name, getattr(tasks, name)) for name in TASKS if getattr(tasks, name) is not None]
     parts: list[xr.Dataset] = []
     timings: dict[str, float] = {}
-    if tasks.evolve is not None:
-        ev = tasks.evolve
-        start = time.perf_counter()
-        parts.append(problem.evolve(scenario.initial, ev.t_end, ev.dt, ev.scheme, ev.save_every, progress=progress, surface=ev.surface))
-        timings["evolve"] = time.perf_counter() - start
-    if tasks.stationary is not None:
-        start = time.perf_counter()
-        parts.append(problem.stationary().to_dataset())
-        timings["stationary"] = time.perf_counter() - start
-    if tasks.spectrum is not None:
-        start = time.perf_counter()
-        parts.append(problem.spectrum(k=tasks.spectrum.k))
-        timings["spectrum"] = time.perf_counter() - start
-    if tasks.mfpt is not None:
-        start = time.perf_counter()
-        field = problem.mfpt(target=tasks.mfpt.target)
-        part = field.to_dataset()
-        if tasks.mfpt.start is not None:
-            value = problem.mfpt(tasks.mfpt.start, tasks.mfpt.target)
-            part["mfpt_at_start"] = ((), value, {"long_name": f"mean first-passage time from {tasks.mfpt.start}", "units": field.attrs["units"]})
-        parts.append(part)
-        timings["mfpt"] = time.perf_counter() - start
-    if tasks.escape_rate is not None:
-        er = tasks.escape_rate
-        start = time.perf_counter()
-        parts.append(problem.escape_rate(er.start, er.target, tuple(er.methods)))
-        timings["escape_rate"] = time.perf_counter() - start
+    with _bar(len(todo), "tasks", progress) as bar:
+        for name, task in todo:
+            bar.set_description(name)
+            start = time.perf_counter()
+            with labelled_warnings(f"{label}: {name}"), _located_at(scenario, ("tasks", name)):
+                parts.append(TASKS[name](scenario, task, progress))
+            timings[name] = time.perf_counter() - start
+            bar.update(1)
     notes = {k: v for part in parts for k, v in part.attrs.items() if k in ("kramers_note", "time_units", "scheme", "dt", "surface")}
     ds = xr.merge(parts, combine_attrs="drop_conflicts", compat="no_conflicts", join="exact")
     for task, seconds in timings.items():
-        logger.info("%s: %s took %.3f s", scenario.source, task, seconds)
+        logger.info("%s: %s took %.3f s", label, task, seconds)
     ds.attrs = {
         **problem.attrs(),
         **notes,
@@ -65,6 +151,33 @@ def compute(scenario: LoadedScenario, progress: bool | None = None) -> xr.Datase
         ),
     }
     return ds
+
+
+@contextmanager
+def _located_at(scenario: LoadedScenario, path: tuple[str, ...]) -> Iterator[None]:
+    """An input error found only while computing (an unreachable target...) gets the task's location."""
+    try:
+        yield
+    except ScenarioError:
+        raise
+    except InputError as exc:
+        raise scenario.located.error(path, str(exc)) from None
+    except SolverError as exc:  # a numerical failure, not bad input: keep its kind, name the task
+        raise SolverError(f"{'.'.join(path)}: {exc}") from None
+
+
+def _bar(total: int, unit: str, progress: bool | None) -> Any:
+    """A tqdm bar over ``total`` items (disabled unless ``progress``)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit=unit, leave=False, disable=not progress)
+
+
+def _negative_mass(p: xr.DataArray, volumes: np.ndarray) -> xr.DataArray:
+    r"""Probability in cells where the density is negative, :math:`-\sum_i V_i \min(p_i, 0)`, per output time."""
+    negative = np.maximum(-p.values.reshape(p.sizes["time"], -1), 0.0)
+    attrs = {"long_name": "negative probability (round-off level when the scheme kept p >= 0)", "units": "1"}
+    return xr.DataArray(negative @ volumes, dims=("time",), attrs=attrs)
 
 
 def run_scenario(scenario: LoadedScenario, progress: bool | None = None) -> tuple[Path, xr.Dataset]:
@@ -83,31 +196,71 @@ def compute_runs(run: Run, progress: bool | None = None) -> xr.Dataset:
     One swept key gives a dimension named after its last part (``temperature``); several
     keys (or ``mode: zip``) give a dimension ``run`` with one coordinate per key. Runs on
     different grids are aligned on the union of their cell centres (NaN elsewhere).
+
+    Each run is computed in isolation: a run that fails is NaN in every variable and its
+    located message (``FILE:LINE: sweep.KEY: message (in the sweep run KEY=VALUE)``) is in
+    ``run_error`` (empty for the runs that worked). Only when every run fails is nothing
+    returned: :class:`SweepError`.
     """
     if not run.is_sweep:
         return compute(run.runs[0][1], progress)
     keys = list(run.runs[0][0].values)
     single = len(keys) == 1 and len({str(v.values[keys[0]]) for v, _ in run.runs}) == len(run.runs)
     dim = keys[0].split(".")[-1] if single else "run"
-    parts = []
-    for variant, scenario in run.runs:
-        logger.info("%s: sweep run %s", run.source, variant.label)
-        ds = compute(scenario, progress)
-        if dim in ds.dims:
-            dim = "run"
-        parts.append(ds)
+    results: list[xr.Dataset | None] = []
+    failures: list[tuple[str, str] | None] = []
+    with _bar(len(run.runs), "run", progress) as bar:
+        for variant, scenario in run.runs:
+            bar.set_description(variant.label)
+            logger.info("%s: sweep run %s", run.source, variant.label)
+            try:
+                ds = compute(scenario, progress, label=f"{run.source}: sweep run {variant.label}")
+                failures.append(None)
+            except Exception as exc:  # noqa: BLE001 - one failing run must not lose the others
+                ds = None
+                failures.append(_located_failure(run, variant, keys, exc))
+            results.append(ds)
+            bar.update(1)
+    good = [ds for ds in results if ds is not None]
+    if not good:
+        raise SweepError([f for f in failures if f is not None])
+    if any(dim in ds.dims for ds in good):
+        dim = "run"
+    template = _nan_like(good[0])
+    parts = [template if ds is None else ds for ds in results]
     # Attributes that differ between runs (the swept model_* values, timings) are dropped;
     # the swept values live in the sweep coordinate(s) and the 'sweep' attribute.
     # Runs on different grids (a sweep of grid keys) are aligned on the union of their cell
     # centres; grid-shaped variables are NaN where a run has no cell. Rates are unaffected.
     combined = xr.concat(parts, dim=dim, data_vars="all", coords="different", compat="equals", join="outer", combine_attrs="drop_conflicts")
-    combined.attrs.update({k: parts[0].attrs[k] for k in GLOBAL_KEYS if k in parts[0].attrs})
+    combined.attrs.update({k: good[0].attrs[k] for k in GLOBAL_KEYS if k in good[0].attrs})
     for key in keys:
         name = key.split(".")[-1] if single else key.replace(".", "_")
         values = [v.values[key] for v, _ in run.runs]
-        combined = combined.assign_coords({name: (dim, values, {"long_name": f"swept {key}", "units": "as in the scenario"})})
+        combined = combined.assign_coords({name: (dim, values, {"long_name": f"swept {key}", "units": "1", "units_note": "as in the scenario"})})
+    errors = np.array(["" if f is None else f"{f[0]}: {f[1]}" for f in failures], dtype=object)
+    combined["run_error"] = (dim, errors, {"long_name": "why the sweep run failed (empty: it ran)"})
     combined.attrs["sweep"] = "; ".join(f"{k} = {[v.values[k] for v, _ in run.runs]}" for k in keys)
     return combined
+
+
+def _located_failure(run: Run, variant: Variant, keys: list[str], exc: Exception) -> tuple[str, str]:
+    """(``FILE:LINE: sweep.KEY``, ``message (in the sweep run KEY=VALUE)``) for a run that failed."""
+    line = variant.located.line(tuple(keys[0].split(".")))
+    key = f"sweep.{keys[0]}" if len(keys) == 1 else "sweep"
+    if isinstance(exc, ScenarioError):  # located at a task: keep the key, the line is the sweep's
+        message = "; ".join(f"{where.split(': ', 1)[-1]}: {text}" for where, text in exc.problems)
+    else:
+        message = str(exc) if isinstance(exc, FPSolverError) else f"{type(exc).__name__}: {exc}"
+    return f"{run.source}:{line}: {key}", f"{message} (in the sweep run {variant.label})"
+
+
+def _nan_like(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with every data variable NaN (the stand-in for a failed sweep run)."""
+    out = ds.copy()
+    for name, var in ds.data_vars.items():
+        out[name] = xr.full_like(var, np.nan, dtype=float)
+    return out
 
 
 def run_file(run: Run, progress: bool | None = None) -> tuple[Path, xr.Dataset]:

@@ -9,6 +9,8 @@ import sympy as sp
 from fpsolver.errors import ExpressionError
 from fpsolver.expressions import lambdify, parse_condition, parse_expression
 
+from .conftest import time_limit
+
 
 def test_arithmetic_and_functions():
     expr = parse_expression("x**4/4 - x**2/2 + exp(-y) * sin(pi*x) + sqrt(abs(y))", ["x", "y"])
@@ -64,3 +66,36 @@ def test_conditions():
         parse_condition("x + 1", ["x"])
     with pytest.raises(ExpressionError):
         parse_expression("x >= 1", ["x"])
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("9**9**9**9 + x**2", "beyond the double-precision range"),
+        ("10**10**8*x", "beyond the double-precision range"),
+        ("x + 2**2**2**2**2**2", "beyond the double-precision range"),
+        ("1/0", "division by zero"),
+        ("x/(1-1)", "division by zero"),
+        ("0**-1 + x", "division by zero"),
+        ("log(0)*x", "infinite or undefined"),
+        ("1e400*x", "beyond the double-precision range"),
+        ("1" + "0" * 400 + "*x", "beyond the double-precision range"),
+        ("1e300*1e300*x", "beyond the double-precision range"),
+        ("exp(1000) + x", "beyond the double-precision range"),
+        ("exp(exp(exp(exp(10)))) + x", "beyond the double-precision range"),
+        ("sqrt(-1)*x", "not a real number"),
+    ],
+)
+def test_constant_folding_is_bounded(text, message):
+    # Each of these used to hang (towers) or fail deep inside sympy/numpy; 1 s is
+    # generous: they are refused in about a millisecond.
+    with time_limit(1.0), pytest.raises(ExpressionError, match=message) as info:
+        parse_expression(text, ["x"])
+    assert info.value.column is not None
+
+
+def test_bounded_folding_keeps_ordinary_constants():
+    # Large but representable constants, and powers just inside the range, are kept exactly.
+    assert parse_expression("10**308 * x", ["x"]) == sp.Integer(10) ** 308 * sp.Symbol("x", real=True)
+    assert parse_expression("2**0.5", ["x"]) == sp.Float(2) ** sp.Float(0.5)
+    assert parse_expression("(1 + x)**1000", ["x"]) == (1 + sp.Symbol("x", real=True)) ** 1000

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).parents[1] / "fpsolver"
 LAYERS = [
     {"_version", "errors"},
     {"grid", "expressions"},
-    {"boundary", "fields", "landscapes", "fields_xr"},
+    {"boundary", "fields", "landscapes", "fields_xr", "gridcheck"},
     {"models", "critical", "initial", "linalg", "regions", "noise"},
     {"operators", "spectral", "stepping", "theory", "optimizers", "resources"},
     {"chain", "simulate"},

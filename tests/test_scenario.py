@@ -6,6 +6,9 @@ import pytest
 
 from fpsolver.errors import ScenarioError
 from fpsolver.scenario import load_scenario, loads_scenario
+from fpsolver.scenario.yamlfile import MAX_ALIASES, MAX_VALUES
+
+from .conftest import time_limit
 
 GOOD = """\
 name: good
@@ -96,6 +99,34 @@ def test_broken_files(text, where, message, tmp_path):
     assert got_where.startswith(where) and message in got_message, (got_where, got_message)
 
 
+def _laughs(levels: int, width: int = 9) -> str:
+    """The "billion laughs" anchor bomb: ``width**levels`` strings from a few lines."""
+    lines = [f"l0: &l0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    "text, where, message",
+    [
+        (_laughs(9), "F:6", f"more than {MAX_VALUES} values"),  # 9**9 = 3.9e8 strings (was 50 s, 5 GB)
+        ("a: &a [1]\nb: [" + ", ".join(["*a"] * (MAX_ALIASES + 1)) + "]\n", "F:2", f"more than {MAX_ALIASES} YAML aliases"),
+        ("a: &a [*a]\n", "F:1", "refers to its own anchor"),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "F:1", "nested more than 50 levels deep"),  # was 1.2 s in the scanner
+        ("a:\n" + "".join(" " * i + "- \n" for i in range(1, 1000)), "F:1", "nested too deeply"),  # block nesting: 0.2 s
+    ],
+)
+def test_yaml_bombs_are_refused_fast(text, where, message, tmp_path):
+    with time_limit(2.0):  # measured <= 0.2 s each (shared machine: 10x margin); the bomb used to take 50 s
+        got_where, got_message = _problem(text, tmp_path)
+    assert got_where == where and message in got_message, (got_where, got_message)
+
+
+def test_a_few_aliases_still_work(tmp_path):
+    text = GOOD.replace("name: good", "name: &name good\ntitle: *name")
+    assert loads_scenario(text, "a.yaml", tmp_path / "o.nc").spec.title == "good"
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(ScenarioError, match="file not found"):
         load_scenario(tmp_path / "nope.yaml")
@@ -112,3 +143,32 @@ def test_unwritable_outputs(output, message, tmp_path):
         load_scenario(path)
     where, text = info.value.problems[0]
     assert where == f"{path}:14: output" and message in text
+
+
+@pytest.mark.parametrize(
+    "old, new, where, message",
+    [
+        # 50 cells on [-2, 2]: the first centre is -1.96; half the cells have x < 0.
+        ('"x**4/4 - x**2/2"', '"sqrt(x)"', "F:3: landscape.expression", "the landscape is not finite (nan) at x=-1.96 (and at 24 more"),
+        ('"x**4/4 - x**2/2"', '"log(x) + x**2"', "F:3: landscape.expression", "the landscape is not finite (nan) at x=-1.96"),
+        # exp(exp(100 x)) overflows from x ~ 0.066 on: the first such centre is 0.12.
+        ('"x**4/4 - x**2/2"', '"exp(exp(100*x))"', "F:3: landscape.expression", "not finite (inf) at x=0.12"),
+        ("temperature: 0.1", 'diffusion: "sqrt(x + 1)"', "F:8: model.diffusion", "diffusion is not finite (nan) at x=-1.96 (and at 11 more"),
+        ("temperature: 0.1", 'temperature: 0.1\n  mobility: ["1", "log(x)"]', "F:10: model.mobility", "mobility is not finite (nan) at x=-1.96, y=-1.5"),
+    ],
+)
+def test_nonfinite_fields_are_refused_at_the_first_bad_cell(old, new, where, message, tmp_path):
+    text = GOOD.replace(old, new)
+    if "mobility: [" in new:
+        text = text.replace("  x: {min: -2.0, max: 2.0, n: 50}", "  x: {min: -2.0, max: 2.0, n: 50}\n  y: {min: -2.0, max: 2.0, n: 4}")
+    got_where, got_message = _problem(text, tmp_path)
+    assert got_where == where and message in got_message, (got_where, got_message)
+
+
+def test_nonfinite_gradient_is_refused(tmp_path):
+    # exp(-exp(100 x)) evaluates to 0 where exp(100 x) overflows, but its gradient
+    # -100 exp(100 x) exp(-exp(100 x)) is inf * 0 = nan there (from x ~ 7.1 on: not on
+    # this grid; scaled by 1000 it starts at x ~ 0.0071, the first centre being 0.04).
+    text = GOOD.replace('"x**4/4 - x**2/2"', '"exp(-exp(100000*x))"')
+    got_where, got_message = _problem(text, tmp_path)
+    assert got_where == "F:3: landscape.expression" and "the landscape gradient is not finite (nan) at x=0.04" in got_message, got_message

@@ -96,3 +96,90 @@ def test_bad_rate_tasks_are_located(tmp_path, task, key, message):
         load_runs(path)
     where, text = info.value.problems[0]
     assert where == f"{path}:6: {key}" and message in text
+
+
+TILT = """\
+name: tilt
+landscape: {kind: double_well, tilt: 0.0}
+grid: {x: {min: -2.0, max: 2.0, n: 200}}
+model: {temperature: 0.1}
+tasks:
+  escape_rate: {start: -1.0, target: "x >= 1", methods: [mfpt, committor]}
+sweep:
+  landscape.tilt: TILTS
+"""
+
+
+def _fail_at_tilts(monkeypatch, tilts):
+    """Make the escape-rate task fail at run time (as a solver can) for the given tilts."""
+    import fpsolver.runner
+    from fpsolver.errors import SolverError
+
+    original = fpsolver.runner.TASKS["escape_rate"]
+
+    def flaky(scenario, task, progress):
+        if scenario.spec.landscape.tilt in tilts:
+            raise SolverError("the eigen-solver did not converge")
+        return original(scenario, task, progress)
+
+    monkeypatch.setitem(fpsolver.runner.TASKS, "escape_rate", flaky)
+
+
+def test_a_failing_sweep_run_is_recorded_and_the_others_land(tmp_path, monkeypatch):
+    # A run that fails while computing (here: a solver failure injected at tilt 2) is recorded; the others land.
+    from click.testing import CliRunner
+
+    from fpsolver.cli import main
+
+    _fail_at_tilts(monkeypatch, (2.0,))
+    path = tmp_path / "tilt.yaml"
+    path.write_text(TILT.replace("TILTS", "[0.0, 2.0, 0.1]"))
+    result = CliRunner().invoke(main, ["run", str(path), "-o", str(tmp_path / "out.nc")])
+    assert result.exit_code == 1, result.output
+    assert f"{path}:8: sweep.landscape.tilt: tasks.escape_rate: the eigen-solver did not converge" in result.output
+    assert "(in the sweep run landscape.tilt=2.0)" in result.output and "Traceback" not in result.output
+    with xr.open_dataset(tmp_path / "out.nc") as ds:
+        rates = ds["escape_rate"].values
+        assert np.all(np.isfinite(rates[[0, 2]])) and np.all(np.isnan(rates[1]))
+        assert [bool(e) for e in ds["run_error"].values] == [False, True, False]
+        # the good runs are the same numbers as when computed alone
+        alone = compute_runs(load_runs(_tilt(tmp_path, "[0.1]"), tmp_path / "o.nc"))
+        np.testing.assert_array_equal(rates[2], alone["escape_rate"].values[0])
+
+
+def _tilt(tmp_path, tilts: str):
+    path = tmp_path / "alone.yaml"
+    path.write_text(TILT.replace("TILTS", tilts))
+    return path
+
+
+def test_a_sweep_whose_runs_all_fail_writes_nothing(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from fpsolver.cli import main
+
+    _fail_at_tilts(monkeypatch, (2.0, 3.0))
+    out = tmp_path / "out.nc"
+    result = CliRunner().invoke(main, ["run", str(_tilt(tmp_path, "[2.0, 3.0]")), "-o", str(out)])
+    assert result.exit_code == 1 and not out.exists()
+    assert result.output.count("sweep.landscape.tilt: tasks.escape_rate: the eigen-solver did not converge") == 2
+
+
+def test_warnings_name_the_file_sweep_run_and_task(tmp_path):
+    from fpsolver.errors import FPSolverWarning
+
+    text = """\
+name: cn
+landscape: {expression: "x**4/4 - x**2/2"}
+grid: {x: {min: -2.0, max: 2.0, n: 300}}
+model: {temperature: 0.1}
+initial: {gaussian: {mean: -1.0, std: 0.03}}
+tasks:
+  evolve: {t_end: 1.0, dt: 0.5, scheme: cn}
+sweep:
+  model.temperature: [0.1]
+"""
+    path = tmp_path / "cn.yaml"
+    path.write_text(text)
+    with pytest.warns(FPSolverWarning, match=r"cn.yaml: sweep run model.temperature=0.1: evolve: the cn steps produced negative"):
+        compute_runs(load_runs(path, tmp_path / "o.nc"))

@@ -22,8 +22,11 @@ import xarray as xr
 import yaml
 
 from ..boundary import Boundaries
+from .. import resources
 from ..errors import InputError, ScenarioError
+from ..fields import MatrixField
 from ..grid import Axis, Grid
+from ..gridcheck import require_finite
 from ..initial import gaussian
 from ..landscapes import LIBRARY, Landscape, library
 from ..linalg import SOLVERS
@@ -32,6 +35,7 @@ from ..escape import ESCAPE_METHODS
 from ..transient import dividing_plane
 from ..problem import FokkerPlanck
 from ..stepping import SCHEMES, steps_for
+from .names import RESERVED_NAMES, reserved_clashes
 from .schema import ExpressionLandscape, Scenario
 from .sweep import Variant, expand_sweep, located_variant_error
 from .yamlfile import Located, load_yaml, parse_yaml
@@ -121,15 +125,20 @@ def loads_scenario(text: str, source: str = "<string>", output: str | Path | Non
 
 def _build(located: Located, output: str | Path | None) -> LoadedScenario:
     spec = _validate(located)
+    with _at(located, ("solver",)):
+        if spec.solver not in SOLVERS:
+            raise InputError(f"unknown linear solver {spec.solver!r}; choose one of {', '.join(SOLVERS)}")
+    clashes = reserved_clashes(list(spec.grid))
+    if clashes:
+        reserved = ", ".join(sorted(RESERVED_NAMES))
+        raise located.error(("grid", clashes[0]), f"the axis name {clashes[0]!r} is used by the output; choose another (reserved: {reserved})")
+    _check_resources(spec, located)
     with _at(located, ("grid",)):
         grid = Grid([Axis.uniform(name, a.min, a.max, a.n) for name, a in spec.grid.items()])
     landscape = _landscape(spec, located, grid)
     with _at(located, ("boundary",)):
         boundaries = Boundaries.resolve(_boundary_value(spec.boundary), grid)
     model = _model(spec, located, landscape, grid)
-    with _at(located, ("solver",)):
-        if spec.solver not in SOLVERS:
-            raise InputError(f"unknown linear solver {spec.solver!r}; choose one of {', '.join(SOLVERS)}")
     problem = FokkerPlanck(model, grid, boundaries, solver=spec.solver)
     initial = None
     if spec.initial is not None:
@@ -191,6 +200,33 @@ def _at(located: Located, path: tuple[Any, ...]) -> Iterator[None]:
         raise located.error(path, str(exc)) from None
 
 
+def _check_resources(spec: Scenario, located: Located) -> None:
+    """Refuse, before anything grid-sized is allocated, runs beyond the step limit or the memory."""
+    tasks = spec.tasks
+    ev = tasks.evolve
+    steps = ev.t_end / ev.dt if ev is not None else 0.0
+    snapshots = 0.0
+    if ev is not None:
+        snapshots = min(ev.t_end / ev.save_every + 1.0 if ev.save_every else 2.0, steps + 1.0)
+    vectors = 20 + (3 * tasks.spectrum.k + 1 if tasks.spectrum is not None else 0)
+    full = any(isinstance(c, list) and any(isinstance(row, list) for row in c) for c in (spec.model.diffusion, spec.model.mobility))
+    with _at(located, ("solver",)):
+        estimate = resources.estimate(
+            tuple(a.n for a in spec.grid.values()),
+            spec.solver,
+            n_snapshots=snapshots,
+            steps=steps,
+            factorisations=2 if ev is not None or tasks.mfpt is not None or tasks.escape_rate is not None else 1,
+            vectors=vectors,
+            full_diffusion=full,
+        )
+    if ev is not None:
+        with _at(located, ("tasks", "evolve", "dt")):
+            resources.check_steps(estimate)
+    with _at(located, ("grid",)):
+        resources.check_memory(estimate)
+
+
 def _landscape(spec: Scenario, located: Located, grid: Grid) -> Landscape:
     ls = spec.landscape
     if isinstance(ls, ExpressionLandscape):
@@ -207,12 +243,23 @@ def _landscape(spec: Scenario, located: Located, grid: Grid) -> Landscape:
         raise located.error(path, f"uses variables {missing} that are not grid axes {list(grid.names)}")
     if ls.sharpness is not None:
         landscape = landscape.with_sharpness(ls.sharpness)
+    centres = dict(zip(grid.names, grid.mesh()))
+    args = {v: centres[v] for v in landscape.variables}
+    with _at(located, path):
+        require_finite(grid, landscape.value(**args), "the landscape")
+        require_finite(grid, landscape.gradient(**args), "the landscape gradient")
     return landscape
 
 
 def _model(spec: Scenario, located: Located, landscape: Landscape, grid: Grid) -> Overdamped:
     m = spec.model
     noise_key = "temperature" if m.temperature is not None else "diffusion"
+    centres = dict(zip(grid.names, grid.mesh()))
+    for key in ("mobility", "diffusion"):
+        spec = getattr(m, key)
+        if spec is not None:
+            with _at(located, ("model", key)):
+                require_finite(grid, MatrixField(spec, grid.position_names, key)(centres), key)
     with _at(located, ("model", noise_key)):
         model = Overdamped(landscape, m.temperature, diffusion=m.diffusion, mobility=m.mobility, convention=m.convention)
     key = noise_key if noise_key == "diffusion" else "mobility"

@@ -4,6 +4,15 @@ Scenario files are data: they are read with PyYAML's safe loader (no Python
 objects, no code) and, on the way, every mapping key and sequence item records
 its 1-based line so that errors can say ``FILE:LINE: key.path: message``.
 Duplicate keys, which plain YAML loading silently collapses, are rejected.
+
+Aliases (``*name``) are bounded so that an "anchor bomb" (a few lines whose
+aliases expand to billions of values) is refused in milliseconds: at most
+:data:`MAX_ALIASES` aliases, at most :data:`MAX_VALUES` values after expansion,
+and no alias inside its own anchor. These are counted on the composed node graph
+(where an alias is one shared node), before anything is expanded. Files larger
+than :data:`MAX_CHARACTERS` and flow collections (``[...]``, ``{...}``) nested
+deeper than :data:`MAX_FLOW_DEPTH` are refused before PyYAML sees them: its
+scanner takes time quadratic in the nesting depth (1.2 s for 5000 levels).
 """
 
 from __future__ import annotations
@@ -16,7 +25,19 @@ import yaml
 
 from ..errors import ScenarioError
 
-__all__ = ["Located", "load_yaml", "parse_yaml", "key_path"]
+__all__ = ["Located", "load_yaml", "parse_yaml", "key_path", "MAX_ALIASES", "MAX_VALUES"]
+
+#: Most aliases (``*name``) one file may use; scenarios need a handful at most.
+MAX_ALIASES = 100
+
+#: Most values (mappings, lists and scalars) one file may expand to, each alias counted at every use.
+MAX_VALUES = 100_000
+
+#: Largest scenario file, in characters.
+MAX_CHARACTERS = 1_000_000
+
+#: Deepest nesting of flow collections (``[`` and ``{``); scenarios need 3.
+MAX_FLOW_DEPTH = 50
 
 Path_ = tuple[Any, ...]
 
@@ -99,12 +120,14 @@ def load_yaml(path: str | Path) -> Located:
 
 def parse_yaml(text: str, source: str = "<string>") -> Located:
     """Parse YAML text, recording key lines."""
+    _check_size(text, source)
     located = Located(None, source)
-    loader = yaml.SafeLoader(text)
+    loader = _BoundedLoader(text, source)
     try:
         node = loader.get_single_node()
         if node is None:
             raise ScenarioError([(f"{source}:1", "the file is empty")])
+        _check_expanded_size(node, source)
         located.data = _construct(loader, node, (), located)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -112,10 +135,85 @@ def parse_yaml(text: str, source: str = "<string>") -> Located:
         raise ScenarioError([(f"{source}:{line}", f"YAML syntax error: {exc.problem or exc.context}")]) from None
     except yaml.YAMLError as exc:
         raise ScenarioError([(f"{source}:1", f"YAML error: {exc}")]) from None
+    except RecursionError:
+        raise ScenarioError([(f"{source}:1", "the YAML is nested too deeply")]) from None
     finally:
         loader.dispose()
     located.lines.setdefault((), 1)
     return located
+
+
+def _check_size(text: str, source: str) -> None:
+    """Refuse huge files and deep flow nesting in one linear pass (quoted text and comments skipped)."""
+    if len(text) > MAX_CHARACTERS:
+        raise ScenarioError([(f"{source}:1", f"the file is larger than {MAX_CHARACTERS} characters")])
+    depth, line, quote = 0, 1, ""
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            line += 1
+            quote = "" if quote == "#" else quote
+        elif quote:
+            quote = "" if ch == quote and quote != "#" else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or text[i - 1].isspace()):
+            quote = "#"
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_FLOW_DEPTH:
+                raise ScenarioError([(f"{source}:{line}", f"the YAML is nested more than {MAX_FLOW_DEPTH} levels deep")])
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, counting aliases as they are composed."""
+
+    def __init__(self, text: str, source: str):
+        super().__init__(text)
+        self.source = source
+        self.aliases = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                line = self.peek_event().start_mark.line + 1
+                raise ScenarioError([(f"{self.source}:{line}", f"more than {MAX_ALIASES} YAML aliases (*name); write the values out")])
+        return super().compose_node(parent, index)
+
+
+def _check_expanded_size(root: yaml.Node, source: str) -> None:
+    """Refuse a node graph that expands to more than :data:`MAX_VALUES` values, or is recursive.
+
+    Sizes are memoised per node, so the cost is linear in the size of the *file*,
+    not of its expansion.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        line = node.start_mark.line + 1
+        if key in open_nodes:
+            raise ScenarioError([(f"{source}:{line}", "an alias refers to its own anchor (a recursive structure)")])
+        open_nodes.add(key)
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        total = 1 + sum(size(child) for child in children)
+        if total > MAX_VALUES:
+            raise ScenarioError([(f"{source}:{line}", f"the YAML expands (through its aliases) to more than {MAX_VALUES} values")])
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root)
 
 
 def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, located: Located) -> Any:
