@@ -1,0 +1,272 @@
+r"""Gradient-noise models: the per-sample covariance :math:`\Sigma(\theta)` of a stochastic gradient.
+
+A minibatch of size :math:`B` averages :math:`B` independent per-sample gradients, so the
+minibatch gradient :math:`g = \nabla L + \xi` has noise covariance
+
+.. math::
+
+    C(\theta) = \operatorname{Cov}[\xi] = \Sigma(\theta) / B .
+
+Every noise model here gives :math:`\Sigma`; :meth:`NoiseModel.covariance` divides by the
+batch size, which belongs to the optimizer (:mod:`fpsolver.optimizers`).
+
+=====================  ===============================================================
+model                  per-sample covariance :math:`\Sigma(\theta)`
+=====================  ===============================================================
+:class:`WhiteNoise`    :math:`\sigma^2 I`
+:class:`HessianNoise`  :math:`|H(\theta)| + \delta I`, :math:`|H| = V|\Lambda|V^\top`
+:class:`CovarianceNoise` a symmetric matrix of expressions in θ
+=====================  ===============================================================
+
+:class:`HessianNoise` is the near-minimum approximation :math:`C \approx H/B` (Xie, Sato,
+Sugiyama, ICLR 2021) extended to the whole landscape with :math:`|H|` (positive
+semi-definite) and regularised by :math:`\delta > 0`: :math:`|L''|` vanishes at inflection
+points, where the diffusion would otherwise vanish; escape exponents depend on δ, so it is
+recorded in :meth:`NoiseModel.describe`.
+
+Covariances are arrays of shape ``(n, n, *points_shape)`` over the landscape's variables
+in their order; :func:`field_spec` turns one into a spec for
+:class:`fpsolver.fields.MatrixField`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from .errors import InputError
+from .expressions import lambdify, parse_expression
+from .landscapes import Landscape
+
+__all__ = ["NoiseModel", "WhiteNoise", "HessianNoise", "CovarianceNoise", "NOISES", "field_spec"]
+
+Points = Mapping[str, np.ndarray]
+CovarianceFunction = Callable[[Points], np.ndarray]
+
+
+def _positive_number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+        raise InputError(f"{what} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _points_shape(landscape: Landscape, points: Points) -> tuple[int, ...]:
+    missing = [v for v in landscape.variables if v not in points]
+    if missing:
+        raise InputError(f"noise: landscape variables {missing} are not among the coordinates {list(points)}")
+    return np.broadcast_shapes(*(np.shape(points[v]) for v in landscape.variables))
+
+
+class NoiseModel(ABC):
+    """A per-sample gradient-noise covariance :math:`\\Sigma(\\theta)` (see the module docstring)."""
+
+    @abstractmethod
+    def per_sample(self, landscape: Landscape, points: Points) -> np.ndarray:
+        r""":math:`\Sigma(\theta)` at ``points`` (axis name -> coordinates), shape ``(n, n, *shape)``."""
+
+    @abstractmethod
+    def is_diagonal(self, landscape: Landscape) -> bool:
+        """True when :math:`\\Sigma` is diagonal everywhere for this landscape."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, object]:
+        """Plain metadata for output files."""
+
+    def covariance(self, landscape: Landscape, points: Points, batch_size: int = 1) -> np.ndarray:
+        r"""Minibatch covariance :math:`C = \Sigma / B`, shape ``(n, n, *shape)``."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        return self.per_sample(landscape, points) / batch_size
+
+
+class WhiteNoise(NoiseModel):
+    r"""Isotropic, θ-independent noise :math:`\Sigma = \sigma^2 I`.
+
+    Parameters
+    ----------
+    sigma
+        Standard deviation :math:`\sigma > 0` of each per-sample gradient component.
+    """
+
+    def __init__(self, sigma: float):
+        self.sigma = _positive_number(sigma, "WhiteNoise sigma")
+
+    def per_sample(self, landscape: Landscape, points: Points) -> np.ndarray:
+        shape = _points_shape(landscape, points)
+        n = len(landscape.variables)
+        return np.broadcast_to(self.sigma**2 * np.eye(n).reshape((n, n) + (1,) * len(shape)), (n, n) + shape).copy()
+
+    def is_diagonal(self, landscape: Landscape) -> bool:
+        return True
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": "white", "sigma": self.sigma}
+
+    def __repr__(self) -> str:
+        return f"WhiteNoise(sigma={self.sigma})"
+
+
+class HessianNoise(NoiseModel):
+    r"""Hessian-shaped noise :math:`\Sigma = |H(\theta)| + \delta I`, :math:`|H| = V|\Lambda|V^\top`.
+
+    Near a minimum of a loss that is a mean of per-sample losses, the gradient-noise
+    covariance is approximately the Hessian (Fisher ≈ Hessian), so :math:`C \approx H/B`.
+    The absolute value keeps Σ positive semi-definite away from minima (at saddles and
+    barriers, where H has negative eigenvalues), and :math:`\delta > 0` keeps it definite
+    at inflection points.
+
+    Parameters
+    ----------
+    delta
+        Regularisation :math:`\delta > 0`, in units of the Hessian.
+    """
+
+    def __init__(self, delta: float = 1e-3):
+        self.delta = _positive_number(delta, "HessianNoise delta")
+
+    def per_sample(self, landscape: Landscape, points: Points) -> np.ndarray:
+        _points_shape(landscape, points)
+        hess = landscape.hessian(**{v: points[v] for v in landscape.variables})
+        n = hess.shape[0]
+        if self.is_diagonal(landscape):
+            out = np.zeros_like(hess)
+            for i in range(n):
+                out[i, i] = np.abs(hess[i, i]) + self.delta
+            return out
+        stack = np.moveaxis(hess.reshape(n, n, -1), -1, 0)
+        w, v = np.linalg.eigh(stack)
+        absolute = np.einsum("mij,mj,mkj->mik", v, np.abs(w) + self.delta, v)
+        return np.moveaxis(absolute, 0, -1).reshape(hess.shape)
+
+    def is_diagonal(self, landscape: Landscape) -> bool:
+        syms = [sp.Symbol(v, real=True) for v in landscape.variables]
+        return all(sp.diff(landscape.expr, a, b) == 0 for i, a in enumerate(syms) for b in syms[i + 1 :])
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": "hessian", "delta": self.delta}
+
+    def __repr__(self) -> str:
+        return f"HessianNoise(delta={self.delta})"
+
+
+class CovarianceNoise(NoiseModel):
+    r"""A given per-sample covariance :math:`\Sigma(\theta)`: a symmetric matrix of expressions.
+
+    Parameters
+    ----------
+    matrix
+        ``n``-by-``n`` nested list of numbers or expression strings in the landscape's
+        variables (parsed safely), e.g. ``[["1 + x**2", "0.1"], ["0.1", "2"]]``; or a
+        length-``n`` list for a diagonal matrix. Checked for symmetry here and for
+        positive definiteness wherever it is evaluated.
+    """
+
+    def __init__(self, matrix: Sequence[Any]):
+        arr = np.asarray(matrix, dtype=object)
+        if arr.ndim == 1:
+            n = arr.shape[0]
+            full = np.full((n, n), "0", dtype=object)
+            for i in range(n):
+                full[i, i] = arr[i]
+            arr = full
+        if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] == 0:
+            raise InputError(f"CovarianceNoise needs a square matrix (or a diagonal list) of expressions, got {matrix!r}")
+        self.matrix = [[str(e) for e in row] for row in arr]
+        n = arr.shape[0]
+        try:
+            self._exprs = [[parse_expression(self.matrix[i][j]) for j in range(n)] for i in range(n)]
+        except InputError as exc:
+            raise InputError(f"CovarianceNoise: {exc}") from None
+        for i in range(n):
+            for j in range(i):
+                if sp.simplify(self._exprs[i][j] - self._exprs[j][i]) != 0:
+                    raise InputError(f"CovarianceNoise must be symmetric; entries [{i}][{j}] and [{j}][{i}] differ")
+        self._functions: dict[tuple[str, ...], list[list[Callable[..., np.ndarray]]]] = {}
+
+    @property
+    def n(self) -> int:
+        return len(self.matrix)
+
+    def _check(self, landscape: Landscape) -> None:
+        if self.n != len(landscape.variables):
+            raise InputError(f"CovarianceNoise is {self.n}x{self.n} but the landscape has variables {list(landscape.variables)}")
+        names = set(landscape.variables)
+        for row in self._exprs:
+            for e in row:
+                extra = {s.name for s in e.free_symbols} - names
+                if extra:
+                    raise InputError(f"CovarianceNoise uses names {sorted(extra)} that are not landscape variables {list(landscape.variables)}")
+
+    def per_sample(self, landscape: Landscape, points: Points) -> np.ndarray:
+        self._check(landscape)
+        shape = _points_shape(landscape, points)
+        out = np.zeros((self.n, self.n) + shape)
+        args = [np.asarray(points[v], dtype=float) for v in landscape.variables]
+        functions = self._compiled(landscape.variables)
+        for i in range(self.n):
+            for j in range(self.n):
+                out[i, j] = np.broadcast_to(functions[i][j](*args), shape)
+        if not np.all(np.isfinite(out)):
+            raise InputError("CovarianceNoise is not finite at some point")
+        return out
+
+    def _compiled(self, variables: tuple[str, ...]) -> list[list[Callable[..., np.ndarray]]]:
+        if variables not in self._functions:
+            self._functions[variables] = [[lambdify(e, variables) for e in row] for row in self._exprs]
+        return self._functions[variables]
+
+    def is_diagonal(self, landscape: Landscape) -> bool:
+        return all(self._exprs[i][j] == 0 for i in range(self.n) for j in range(self.n) if i != j)
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": "covariance", "matrix": self.matrix}
+
+    def __repr__(self) -> str:
+        return f"CovarianceNoise({self.matrix!r})"
+
+
+#: Noise kinds by name, for scenarios.
+NOISES: dict[str, type[NoiseModel]] = {"white": WhiteNoise, "hessian": HessianNoise, "covariance": CovarianceNoise}
+
+
+def field_spec(function: CovarianceFunction, variables: Sequence[str], diagonal: bool) -> list[Any]:
+    r"""A :class:`~fpsolver.fields.MatrixField` spec for a matrix function of θ.
+
+    Parameters
+    ----------
+    function
+        Maps points (axis name -> coordinates) to matrices of shape ``(n, n, *shape)``
+        indexed by ``variables`` in order.
+    variables
+        The landscape's variables; the grid's position axes must be exactly these, in
+        this order (checked on every call, since a reordering would permute entries).
+    diagonal
+        Give a diagonal spec (length-``n`` list) instead of an ``n``-by-``n`` one.
+
+    Returns
+    -------
+    list
+        Callables of the axis coordinates (by name), one per entry; symmetric entries
+        share one callable, as MatrixField's symmetry check requires.
+    """
+    variables = tuple(variables)
+
+    def entry(i: int, j: int) -> Callable[..., np.ndarray]:
+        def value(**coords: np.ndarray) -> np.ndarray:
+            if tuple(coords) != variables:
+                raise InputError(
+                    f"the grid's position axes {list(coords)} must be the landscape variables {list(variables)}, in this order"
+                )
+            return function(coords)[i, j]
+
+        return value
+
+    n = len(variables)
+    if diagonal:
+        return [entry(i, i) for i in range(n)]
+    shared = {(i, j): entry(i, j) for i in range(n) for j in range(i, n)}
+    return [[shared[(min(i, j), max(i, j))] for j in range(n)] for i in range(n)]
