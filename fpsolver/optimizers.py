@@ -142,9 +142,13 @@ class Optimizer(ABC):
         self.weight_decay = _nonnegative(weight_decay, f"{self.name}: weight_decay")
 
     # Continuous map -------------------------------------------------------------------
-    def default_noise(self) -> NoiseModel:
-        """The noise used when :meth:`model` gets none: Hessian noise with the default δ."""
-        return HessianNoise()
+    def resolve_noise(self, noise: NoiseModel | None) -> NoiseModel:
+        """The gradient noise to use: ``noise``, or by default Hessian noise with the default δ (1e-3)."""
+        if noise is None:
+            return HessianNoise()
+        if not isinstance(noise, NoiseModel):
+            raise InputError(f"{self.name}: noise must be a fpsolver.noise model, got {type(noise).__name__}")
+        return noise
 
     def training_landscape(self, landscape: Landscape) -> Landscape:
         r"""The loss whose gradient drives the continuous model: :math:`L + \tfrac{\lambda}{2}|\theta|^2` with weight decay λ.
@@ -234,9 +238,7 @@ class Optimizer(ABC):
             raise InputError(f"{self.name}: dynamics must be 'overdamped' or 'inertial', got {dynamics!r}")
         if convention not in CONVENTIONS:
             raise InputError(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
-        noise = self.default_noise() if noise is None else noise
-        if not isinstance(noise, NoiseModel):
-            raise InputError(f"{self.name}: noise must be a fpsolver.noise model, got {type(noise).__name__}")
+        noise = self.resolve_noise(noise)
         if not isinstance(landscape, Landscape):
             raise InputError(f"{self.name}: model needs a Landscape, got {type(landscape).__name__}")
         frozen = None
@@ -362,13 +364,10 @@ class GDNoise(SGD):
     def hyperparameters(self) -> dict[str, object]:
         return {"lr": self.lr, "sigma": self.noise.sigma}
 
-    def default_noise(self) -> NoiseModel:
-        return self.noise
-
-    def model(self, landscape, noise=None, dynamics="overdamped", convention="ito", freeze_at=None):
+    def resolve_noise(self, noise: NoiseModel | None) -> NoiseModel:
         if noise is not None:
             raise InputError("gd_noise: the noise is WhiteNoise(sigma); do not pass noise=")
-        return super().model(landscape, None, dynamics, convention, freeze_at)
+        return self.noise
 
 
 # Momentum ----------------------------------------------------------------------------------
