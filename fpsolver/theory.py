@@ -329,30 +329,24 @@ def inertial_covariance(time: float, curvature: float, mass: float, damping: flo
         \Sigma(t) = \int_0^t e^{As} Q e^{A^\top s}\,ds, \quad A = \begin{pmatrix}0 & 1\\ -H/M & -\gamma\end{pmatrix},
         \quad Q = \operatorname{diag}(0, 2D/M^2)
 
-    (THEORY §4; H < 0 at a saddle). With :math:`A = V\Lambda V^{-1}` the integral is
-    :math:`V\,[\tilde Q_{ij}\,\mathrm{expm1}((\lambda_i+\lambda_j)t)/(\lambda_i+\lambda_j)]\,V^\top`,
-    :math:`\tilde Q = V^{-1}QV^{-\top}`, free of cancellation at small t and of overflow at
-    large damping. Near critical damping (V ill-conditioned) Van Loan's block exponential
-    is used instead. Returns [[Var θ, Cov], [Cov, Var r]].
+    (THEORY §4; H < 0 at a saddle). The three moments :math:`y = (\Sigma_{\theta\theta}, \Sigma_{\theta r}, \Sigma_{rr})`
+    obey :math:`\dot y = Ky + q` with :math:`K` = [[0, 2, 0], [−H/M, −γ, 1], [0, −2H/M, −2γ]],
+    :math:`q = (0, 0, 2D/M^2)`, so :math:`y(t) = \int_0^t e^{Ks}q\,ds`, the last column of the
+    exponential of the augmented matrix [[Kt, qt], [0, 0]]: exact also at critical damping
+    (defective K), accurate at small t and stiff (large) damping. Returns
+    [[Var θ, Cov], [Cov, Var r]].
     """
     _positive(mass=mass, diffusion=diffusion)
     if not damping >= 0:
         raise InputError(f"damping must be >= 0, got {damping!r}")
     if not time >= 0:
         raise InputError(f"time must be >= 0, got {time!r}")
-    a = np.array([[0.0, 1.0], [-curvature / mass, -damping]])
-    q = np.diag([0.0, 2 * diffusion / mass**2])
-    lam, v = np.linalg.eig(a)
-    if np.linalg.cond(v) < 1e6:
-        vinv = np.linalg.inv(v)
-        qt = vinv @ q @ vinv.T
-        total = lam[:, None] + lam[None, :]
-        safe = np.where(total == 0, 1.0, total)
-        factor = np.where(total == 0, time, np.expm1(total * time) / safe)
-        return np.real(v @ (qt * factor) @ v.T)
-    block = np.block([[-a, q], [np.zeros((2, 2)), a.T]])
-    e = expm(block * float(time))
-    return e[2:, 2:].T @ e[:2, 2:]
+    w = curvature / mass
+    aug = np.zeros((4, 4))
+    aug[:3, :3] = [[0.0, 2.0, 0.0], [-w, -damping, 1.0], [0.0, -2 * w, -2 * damping]]
+    aug[2, 3] = 2 * diffusion / mass**2
+    tt, tr, rr = expm(aug * float(time))[:3, 3]
+    return np.array([[tt, tr], [tr, rr]])
 
 
 def inertial_instability_rate(curvature: float, mass: float, damping: float) -> float:
