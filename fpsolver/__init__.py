@@ -8,12 +8,13 @@ The nouns are a :class:`Grid`, a :class:`Landscape`, a model such as
 from __future__ import annotations
 
 from ._version import __version__
+from . import regions
 from .boundary import Boundaries
 from .errors import ExpressionError, FPSolverError, FPSolverWarning, InputError, ScenarioError, SolverError
 from .grid import Axis, Grid
 from .initial import gaussian
 from .landscapes import Landscape
-from .models import Overdamped
+from .models import Inertial, Overdamped
 from .problem import FokkerPlanck
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Boundaries",
     "Landscape",
     "Overdamped",
+    "Inertial",
     "FokkerPlanck",
     "gaussian",
     "FPSolverError",

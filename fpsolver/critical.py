@@ -17,7 +17,7 @@ from scipy.ndimage import minimum_filter
 from .grid import Grid
 from .landscapes import Landscape
 
-__all__ = ["CriticalPoint", "critical_points"]
+__all__ = ["CriticalPoint", "critical_points", "refine"]
 
 
 @dataclass(frozen=True)
@@ -60,21 +60,36 @@ def critical_points(landscape: Landscape, grid: Grid, tol: float = 1e-10, max_it
     found: list[CriticalPoint] = []
     for seed in seeds:
         x = np.array([a.centers[i] for a, i in zip(axes, seed)], dtype=float)
-        for _ in range(max_iter):
-            g = landscape.gradient(*x)
-            h = landscape.hessian(*x)
-            try:
-                step = np.linalg.solve(h, g)
-            except np.linalg.LinAlgError:
-                break
-            x = x - step
-            if np.linalg.norm(step) < tol * max(1.0, np.linalg.norm(x)):
-                break
-        inside = all(a.lo <= xi <= a.hi for a, xi in zip(axes, x))
-        if not inside or np.linalg.norm(landscape.gradient(*x)) > 1e-8:
+        point = refine(landscape, x, tol=tol, max_iter=max_iter)
+        if point is None or not all(a.lo <= xi <= a.hi for a, xi in zip(axes, point.position)):
             continue
-        if any(np.linalg.norm(x - p.position) < 1e-3 * spacing for p in found):
+        if any(np.linalg.norm(point.position - p.position) < 1e-3 * spacing for p in found):
             continue
-        values, vectors = np.linalg.eigh(landscape.hessian(*x))
-        found.append(CriticalPoint(x, float(landscape.value(*x)), values, vectors))
+        found.append(point)
     return sorted(found, key=lambda p: p.value)
+
+
+def refine(landscape: Landscape, x0: np.ndarray, reach: float = np.inf, tol: float = 1e-10, max_iter: int = 50) -> CriticalPoint | None:
+    r"""Newton's method on :math:`\nabla L = 0` with the exact Hessian from ``x0``.
+
+    Returns the critical point, or None when Newton does not converge (|∇L| > 1e-8) or ends
+    farther than ``reach`` from ``x0``.
+    """
+    x = np.array(x0, dtype=float)
+    for _ in range(max_iter):
+        g = landscape.gradient(*x).astype(float).ravel()
+        h = landscape.hessian(*x).astype(float).reshape(x.size, x.size)
+        if not (np.all(np.isfinite(g)) and np.all(np.isfinite(h))):
+            return None
+        try:
+            step = np.linalg.solve(h, g)
+        except np.linalg.LinAlgError:
+            break
+        x = x - step
+        if np.linalg.norm(step) < tol * max(1.0, np.linalg.norm(x)):
+            break
+    gradient = landscape.gradient(*x).astype(float).ravel()
+    if not np.all(np.isfinite(gradient)) or np.linalg.norm(gradient) > 1e-8 or np.linalg.norm(x - x0) > reach:
+        return None
+    values, vectors = np.linalg.eigh(landscape.hessian(*x).astype(float).reshape(x.size, x.size))
+    return CriticalPoint(x, float(landscape.value(*x)), values, vectors)

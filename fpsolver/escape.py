@@ -1,273 +1,282 @@
-"""Escape-rate machinery behind :meth:`FokkerPlanck.escape_rate` and the transient rate of
-:meth:`FokkerPlanck.evolve`: the barrier and its Kramers / Eyring–Kramers rate, the
-potential-theoretic (committor) rate from a thermal basin, the current through a dividing
-surface, and the checks that flag rates from direct solves that have lost their digits.
+r"""Escape rates by several estimators, beside the rate theory of the model.
+
+:func:`escape_rate` takes an :class:`EscapeProblem` — the chain, the start, the target and
+the fields the estimators need — and never the :class:`~fpsolver.problem.FokkerPlanck`
+object. Estimators and theory columns are registries:
+
+=============  ===============================================================================
+estimator      what it computes (rates in 1 / model time)
+=============  ===============================================================================
+``mfpt``       1 / mean first-passage time from the start point; exact from any start at any
+               rate scale (:func:`fpsolver.rates.mfpt_field`)
+``flux``       steady flux over population with a unit source in the start cell, by one direct
+               solve (equals ``mfpt`` at the cell centre by the Hill relation); NaN with a
+               warning where the direct solve has lost its digits
+``committor``  capacity over population from the thermal basin around the start's minimum
+               (potential theory, detailed balance); the rate of the basin, which differs from
+               ``mfpt`` by the in-basin relaxation; NaN when the start is in no basin
+``eigen``      slowest decay rate of the survival probability (target absorbing); NaN where
+               the shift-invert solve has lost its digits
+=============  ===============================================================================
+
+Theory columns come from :data:`THEORY_RATES`, keyed by the model's coefficients type; the
+barrier is the saddle on the lowest path from the start's basin to the target
+(:mod:`fpsolver.barrier`). Where no barrier exists the theory columns are NaN with one
+warning saying why; the estimators do not need a barrier.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sps
 import xarray as xr
-from scipy import ndimage
 
-from .critical import critical_points
+from .barrier import Barrier, descend, find_barrier
+from .chain import MarkovChain
 from .errors import FPSolverWarning, InputError
 from .fields_xr import TIME_UNITS, to_dataarray
-from .grid import Grid
+from .landscapes import Landscape
+from .models import OverdampedCoefficients
 from .rates import (
-    DIRECT_PRECISION_LIMIT,
+    checked,
     committor,
-    jump_rates,
-    log_detailed_balance_weights,
+    direct_error,
+    mfpt_field,
     mfpt_log_from_basin,
     reactive_current,
+    steady_population,
+    survival_rate,
 )
-from .spectral import slowest_modes
+from .regions import component_of, interpolate_at, point_text
 from .theory import eyring_kramers
 
-if TYPE_CHECKING:
-    from .problem import FokkerPlanck
-
-__all__ = ["escape_rate", "barrier", "committor_rate", "surface_flux", "dividing_plane", "ESCAPE_METHODS"]
-
-#: Methods of :func:`escape_rate`.
-ESCAPE_METHODS = ("mfpt", "flux", "committor", "eigen")
-
-#: Rates below eps-level of the fastest jump rate (scale / rate above 1 / this) have no digits left.
-DIRECT_NO_DIGITS = 1e-15
+__all__ = ["EscapeProblem", "Estimate", "ESTIMATORS", "ESCAPE_METHODS", "THEORY_RATES", "escape_rate", "register_estimator", "register_theory"]
 
 COMMITTOR_ATTRS = {"long_name": "forward committor: probability to reach the target before the start", "units": "1"}
 CURRENT_ATTRS = {"long_name": "net reactive probability current (start to target), scaled to max 1", "units": "1"}
+RATE_UNITS = f"1 / ({TIME_UNITS})"
 
 
-def escape_rate(
-    problem: FokkerPlanck,
-    start: Sequence[float],
-    target: str | np.ndarray | None = None,
-    methods: Sequence[str] = ESCAPE_METHODS,
-) -> xr.Dataset:
-    """Escape rate from ``start`` to ``target`` by several methods, beside the rate theory.
+@dataclass(frozen=True)
+class EscapeProblem:
+    """Everything the estimators need.
 
-    Methods
-    -------
-    ``mfpt``
-        1 / mean first-passage time from the start point (:meth:`FokkerPlanck.mfpt`).
-    ``flux``
-        Steady flux over population with a unit source in the start cell (equals ``mfpt``
-        at the cell centre by the Hill relation).
-    ``committor``
-        Capacity over population, cap(A, B) / Σ π h, with the committor h between the thermal
-        basin A = {L ≤ L(start) + T} around the start and the target (detailed balance needed).
-        Stays accurate at any barrier height; differs from ``mfpt`` by the in-basin
-        relaxation time (relative O(e^{-ΔL/T})).
-    ``eigen``
-        Slowest decay rate of the survival probability (target absorbing).
+    Attributes
+    ----------
+    chain
+        The discrete chain.
+    start
+        Start point (one coordinate per grid axis).
+    target
+        Flat mask of the target cells (absorbing faces count as target too).
+    log_weight
+        Field whose local maxima mark the wells (log stationary masses, or -energy / T).
+    energy
+        The landscape on the cells (flat), for the barrier.
+    thermal
+        Energy scale of the noise at the start (the temperature when there is one).
+    landscape
+        The loss (for Newton's method at the minimum and saddle).
+    coefficients
+        The bound model (selects the theory column).
+    solver
+        Linear solver name.
+    """
+
+    chain: MarkovChain
+    start: np.ndarray
+    target: np.ndarray
+    log_weight: np.ndarray
+    energy: np.ndarray
+    thermal: float
+    landscape: Landscape
+    coefficients: object
+    solver: str = "superlu"
+
+    @property
+    def exits(self) -> np.ndarray:
+        """Target cells and the cells that leak through absorbing faces (where escapes end)."""
+        return self.target | (self.chain.leak > 0)
+
+    @property
+    def start_cell(self) -> int:
+        return int(np.ravel_multi_index(self.chain.grid.locate(self.start), self.chain.grid.shape))
+
+
+@dataclass
+class Estimate:
+    """One estimator's rate, its steady population (flux) and any fields it produces."""
+
+    rate: float
+    population: float = float("nan")
+    fields: xr.Dataset = field(default_factory=xr.Dataset)
+
+
+ESTIMATORS: dict[str, Callable[[EscapeProblem], Estimate]] = {}
+
+
+def register_estimator(name: str) -> Callable[[Callable[[EscapeProblem], Estimate]], Callable[[EscapeProblem], Estimate]]:
+    """Decorator adding an estimator to :data:`ESTIMATORS`."""
+
+    def wrap(func: Callable[[EscapeProblem], Estimate]) -> Callable[[EscapeProblem], Estimate]:
+        ESTIMATORS[name] = func
+        return func
+
+    return wrap
+
+
+@register_estimator("mfpt")
+def _by_mfpt(ep: EscapeProblem) -> Estimate:
+    tau, error = mfpt_field(ep.chain, ep.target, ep.log_weight, ep.solver)
+    time = checked(interpolate_at(ep.chain.grid, tau, ep.start), error, f"mean first-passage time from {point_text(ep.start)}")
+    return Estimate(1.0 / time if time > 0 else float("nan"))
+
+
+@register_estimator("flux")
+def _by_flux(ep: EscapeProblem) -> Estimate:
+    population, _ = steady_population(ep.chain, ep.start_cell, ep.target, ep.solver)
+    population = checked(population, direct_error(ep.chain.scale, population), "escape rate by 'flux' (direct steady solve)")
+    return Estimate(1.0 / population, population)
+
+
+@register_estimator("committor")
+def _by_committor(ep: EscapeProblem) -> Estimate:
+    chain = ep.chain
+    if chain.log_pi is None:
+        warnings.warn("the 'committor' escape rate needs detailed balance, which this model lacks: NaN", FPSolverWarning, stacklevel=4)
+        return Estimate(float("nan"))
+    low = descend(ep.energy, chain.pairs, ep.start_cell, ep.exits)
+    if low < 0:
+        warnings.warn(
+            f"the 'committor' escape rate is the rate out of the start's basin, but the start {point_text(ep.start)} "
+            "descends straight into the target (it is in no metastable basin): NaN; use 'mfpt'",
+            FPSolverWarning,
+            stacklevel=4,
+        )
+        return Estimate(float("nan"))
+    region = (ep.energy <= ep.energy[low] + ep.thermal) & ~ep.target
+    basin = component_of(chain.grid, chain.boundaries, region, low)
+    log_time, h = mfpt_log_from_basin(chain, basin, ep.target, ep.solver)
+    forward = committor(chain, ep.target, basin, 1.0, ep.solver)
+    current, _, _ = reactive_current(chain, chain.log_pi, forward, h)  # backward committor = h here
+    grid = chain.grid
+    fields = xr.Dataset(
+        {
+            "committor": to_dataarray(grid, forward, "committor", COMMITTOR_ATTRS),
+            "reactive_current": to_dataarray(grid, current, "reactive_current", CURRENT_ATTRS, leading=("component",)),
+        },
+        coords={"component": ("component", list(grid.names))},
+    )
+    if log_time > np.log(np.finfo(float).max):
+        warnings.warn(f"the 'committor' escape rate e^{-log_time:.1f} is below the range of float64: NaN", FPSolverWarning, stacklevel=4)
+        return Estimate(float("nan"), fields=fields)
+    return Estimate(float(np.exp(-log_time)), fields=fields)
+
+
+@register_estimator("eigen")
+def _by_eigen(ep: EscapeProblem) -> Estimate:
+    rate = survival_rate(ep.chain, ep.target, ep.solver)
+    time = 1.0 / rate if rate > 0 else float("inf")
+    return Estimate(1.0 / checked(time, direct_error(ep.chain.scale, time), "escape rate by 'eigen' (shift-invert)"))
+
+
+#: Estimators of :func:`escape_rate`, in their default order.
+ESCAPE_METHODS: tuple[str, ...] = tuple(ESTIMATORS)
+
+TheoryRate = Callable[[object, Barrier, Landscape], tuple[float, str]]
+
+#: Coefficients type -> closed-form rate from the minimum and saddle: returns (rate, note).
+THEORY_RATES: dict[type, TheoryRate] = {}
+
+
+def register_theory(coefficients_type: type) -> Callable[[TheoryRate], TheoryRate]:
+    """Decorator registering the closed-form rate of a model kind."""
+
+    def wrap(func: TheoryRate) -> TheoryRate:
+        THEORY_RATES[coefficients_type] = func
+        return func
+
+    return wrap
+
+
+@register_theory(OverdampedCoefficients)
+def _eyring_kramers(coeffs: OverdampedCoefficients, barrier: Barrier, landscape: Landscape) -> tuple[float, str]:
+    if coeffs.model.temperature is None or not coeffs.mobility.constant:
+        return float("nan"), "Kramers / Eyring-Kramers need D = T * mobility with constant mobility"
+    mobility = coeffs.mobility({n: np.zeros(1) for n in coeffs.dims})[..., 0]
+    keep = [coeffs.dims.index(v) for v in landscape.variables]
+    rate = eyring_kramers(
+        landscape.hessian(*barrier.minimum.position), landscape.hessian(*barrier.saddle.position),
+        barrier.height, coeffs.model.temperature, mobility[np.ix_(keep, keep)],
+    )
+    return float(rate), "Eyring-Kramers (overdamped, uniform temperature)"
+
+
+def theory_rate(ep: EscapeProblem, barrier: Barrier) -> tuple[float, str]:
+    """The registered closed form for the model, or NaN with the reason."""
+    if barrier.saddle is None:
+        return float("nan"), barrier.note
+    for kind in type(ep.coefficients).__mro__:
+        if kind in THEORY_RATES:
+            return THEORY_RATES[kind](ep.coefficients, barrier, ep.landscape)
+    return float("nan"), f"no closed-form rate is registered for {type(ep.coefficients).__name__}"
+
+
+def escape_rate(ep: EscapeProblem, methods: Sequence[str] = ESCAPE_METHODS) -> xr.Dataset:
+    """Escape rate from ``ep.start`` to ``ep.target`` by each estimator in ``methods``, with theory.
 
     Returns
     -------
     xarray.Dataset
-        ``escape_rate`` (method), ``kramers_rate`` (Kramers / Eyring–Kramers, from the minimum
-        nearest the start and the lowest index-1 saddle outside the target), ``barrier``, the
-        positions and Hessian eigenvalues used (dim ``coordinate``), ``steady_population`` (flux method).
+        ``escape_rate`` (estimator), ``escape_time`` (estimator) = 1 / rate, ``kramers_rate``
+        (the model's closed form), ``barrier`` (L(saddle) - L(minimum)), ``minimum`` and
+        ``saddle`` positions and their Hessian eigenvalues (dim ``coordinate``; NaN without a
+        barrier), ``steady_population`` (flux estimator), and the committor fields.
     """
-    unknown = [m for m in methods if m not in ESCAPE_METHODS]
+    methods = tuple(methods)
+    unknown = [m for m in methods if m not in ESTIMATORS]
     if unknown or not methods:
-        raise InputError(f"unknown escape-rate method(s) {unknown}; choose from {', '.join(ESCAPE_METHODS)}")
-    target_mask = problem.target_mask(target)
-    if target_mask[problem.cell_index(start)]:
-        raise InputError(f"the start {list(start)} lies inside the target")
-    theory = barrier(problem, start, target_mask)
-    scale = float(np.abs(problem.operator.diagonal()).max())  # fastest jump rate
-    values, population, fields = [], np.nan, xr.Dataset()
-    for method in methods:
-        if method == "mfpt":
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FPSolverWarning)  # _checked below says it once
-                rate = 1.0 / problem.mfpt(start, target)
-            if problem.grid.ndim > 1:
-                rate = checked_rate(rate, scale, method)
-        elif method == "flux":
-            flux = problem.flux_over_population(start, target)
-            rate = checked_rate(float(flux["rate"]), scale, method)
-            population = float(flux["population"]) if np.isfinite(rate) else np.nan
-        elif method == "committor":
-            rate, fields = committor_rate(problem, start, target_mask)
-        else:
-            free = ~target_mask
-            rate = checked_rate(float(slowest_modes(sps.csr_matrix(problem.operator)[free][:, free], 1, None, problem.solver).rates[0]), scale, method)
-        values.append(rate)
-    unit = f"1 / ({TIME_UNITS})"
-    names = list(problem.model.landscape.variables)
+        raise InputError(f"unknown escape-rate method(s) {unknown}; choose from {', '.join(ESTIMATORS)}")
+    if ep.target[ep.start_cell]:
+        raise InputError(f"the start {point_text(ep.start)} lies inside the target")
+    barrier = find_barrier(ep.landscape, ep.chain.grid, ep.chain.boundaries, ep.chain.pairs, ep.energy, ep.start_cell, ep.exits)
+    theory, note = theory_rate(ep, barrier)
+    if barrier.saddle is None:
+        warnings.warn(f"escape_rate: theory columns are NaN ({note})", FPSolverWarning, stacklevel=3)
+    estimates = [ESTIMATORS[m](ep) for m in methods]
+    rates = np.array([e.rate for e in estimates])
+    population = next((e.population for e in estimates if np.isfinite(e.population)), float("nan"))
+    names = list(ep.landscape.variables)
+    nan = np.full(len(names), np.nan)
+
+    def point(p, attr):
+        return getattr(p, attr) if p is not None else nan
+
     ds = xr.Dataset(
         {
-            "escape_rate": (("method",), np.array(values), {"long_name": "escape rate", "units": unit}),
-            "kramers_rate": ((), theory["rate"], {"long_name": "Kramers / Eyring-Kramers rate", "units": unit}),
-            "barrier": ((), theory["barrier"], {"long_name": "barrier L(saddle) - L(minimum)", "units": "loss"}),
-            "minimum": (("coordinate",), theory["minimum"], {"long_name": "minimum nearest the start", "units": "1"}),
-            "saddle": (("coordinate",), theory["saddle"], {"long_name": "index-1 saddle", "units": "1"}),
-            "hessian_minimum": (("coordinate",), theory["h_min"], {"long_name": "Hessian eigenvalues at the minimum", "units": "loss"}),
-            "hessian_saddle": (("coordinate",), theory["h_saddle"], {"long_name": "Hessian eigenvalues at the saddle", "units": "loss"}),
-            "steady_population": ((), population, {"long_name": "steady population for a unit source (flux method)", "units": TIME_UNITS}),
+            "escape_rate": (("estimator",), rates, {"long_name": "escape rate", "units": RATE_UNITS}),
+            "escape_time": (("estimator",), 1.0 / rates, {"long_name": "escape time (1 / rate)", "units": TIME_UNITS}),
+            "kramers_rate": ((), theory, {"long_name": "closed-form rate theory (see kramers_note)", "units": RATE_UNITS}),
+            "barrier": ((), barrier.height, {"long_name": "barrier L(saddle) - L(minimum) on the lowest path", "units": "loss"}),
+            "minimum": (("coordinate",), point(barrier.minimum, "position"), {"long_name": "minimum of the start's basin", "units": "1"}),
+            "saddle": (("coordinate",), point(barrier.saddle, "position"), {"long_name": "index-1 saddle on the lowest path to the target", "units": "1"}),
+            "hessian_minimum": (("coordinate",), point(barrier.minimum, "eigenvalues"), {"long_name": "Hessian eigenvalues at the minimum", "units": "loss"}),
+            "hessian_saddle": (("coordinate",), point(barrier.saddle, "eigenvalues"), {"long_name": "Hessian eigenvalues at the saddle", "units": "loss"}),
+            "steady_population": ((), population, {"long_name": "steady population for a unit source (flux estimator)", "units": TIME_UNITS}),
         },
-        coords={"method": ("method", list(methods)), "coordinate": ("coordinate", names)},
-    )
-    ds = ds.merge(fields)
-    ds.attrs.update(problem.attrs())
+        coords={
+            "estimator": ("estimator", list(methods), {"long_name": "rate estimator"}),
+            # The former dimension name, kept as an indexed coordinate so that the dictionary form
+            # .sel({"method": ...}) of older code still selects (a file read back needs set_xindex).
+            "method": ("estimator", list(methods), {"long_name": "rate estimator (former name)"}),
+            "coordinate": ("coordinate", names),
+        },
+    ).set_xindex("method")
+    for part in (e.fields for e in estimates):
+        ds = ds.merge(part)
     ds.attrs["time_units"] = TIME_UNITS
-    ds.attrs["kramers_note"] = theory["note"]
+    ds.attrs["kramers_note"] = note
     return ds
-
-
-def barrier(problem: FokkerPlanck, start: Sequence[float], target_mask: np.ndarray) -> dict[str, Any]:
-    """Minimum nearest the start, lowest index-1 saddle above it outside the target, and the Kramers rate."""
-    land = problem.model.landscape
-    points = critical_points(land, problem.grid)
-    minima = [p for p in points if p.index == 0]
-    position = np.array([start[problem.grid.index(v)] for v in land.variables], dtype=float)
-    if not minima:
-        raise InputError("no minimum of the landscape lies inside the grid")
-    a = min(minima, key=lambda p: np.linalg.norm(p.position - position))
-    saddles = [
-        p for p in points
-        if p.index == 1 and p.value > a.value and not target_mask[problem.cell_index(full_point(problem, p.position))]
-    ]
-    if not saddles:
-        raise InputError("no barrier found: no index-1 saddle above the start's minimum lies outside the target")
-    b = saddles[0]
-    height = b.value - a.value
-    rate, note = np.nan, "Kramers / Eyring-Kramers need D = T * mobility with constant mobility"
-    coeffs = problem.coefficients
-    if problem.model.temperature is not None and coeffs.mobility.constant:
-        mobility = coeffs.mobility({n: np.zeros(1) for n in coeffs.dims})[..., 0]
-        keep = [coeffs.dims.index(v) for v in land.variables]
-        h_min, h_saddle = land.hessian(*a.position), land.hessian(*b.position)
-        rate = eyring_kramers(h_min, h_saddle, height, problem.model.temperature, mobility[np.ix_(keep, keep)])
-        note = "Eyring-Kramers (overdamped, uniform temperature)"
-    return {"rate": float(rate), "barrier": height, "minimum": a.position, "saddle": b.position, "h_min": a.eigenvalues, "h_saddle": b.eigenvalues, "note": note}
-
-
-def full_point(problem: FokkerPlanck, position: np.ndarray) -> list[float]:
-    """A grid point from landscape coordinates (other axes at their centre)."""
-    land_vars = problem.model.landscape.variables
-    return [float(position[land_vars.index(ax.name)]) if ax.name in land_vars else 0.5 * (ax.lo + ax.hi) for ax in problem.grid]
-
-
-def committor_rate(problem: FokkerPlanck, start: Sequence[float], target_mask: np.ndarray) -> tuple[float, xr.Dataset]:
-    """Potential-theoretic rate from the thermal basin around ``start``, with the committor and
-    reactive current as fields (NaN rate and no fields without detailed balance)."""
-    q = jump_rates(problem.operator, problem.volumes)
-    log_pi = log_detailed_balance_weights(q, problem.grid)
-    if log_pi is None:
-        warnings.warn("the 'committor' escape rate needs detailed balance, which this operator lacks", FPSolverWarning, stacklevel=3)
-        return float("nan"), xr.Dataset()
-    energy = problem.landscape_on_cells()
-    cell = problem.cell_index(start)
-    basin = connected(problem.grid, (energy <= energy[cell] + thermal_energy(problem, start)) & ~target_mask, cell)
-    log_time, h = mfpt_log_from_basin(q, log_pi, basin, target_mask, problem.leak_rates(q), problem.solver)
-    forward = committor(q, target_mask, basin, problem.leak_rates(q), 1.0, problem.solver)
-    current, _, _ = reactive_current(q, log_pi, forward, h, problem.grid)  # backward committor = h here
-    fields = xr.Dataset(
-        {
-            "committor": to_dataarray(problem.grid, forward, "committor", COMMITTOR_ATTRS),
-            "reactive_current": to_dataarray(problem.grid, current, "reactive_current", CURRENT_ATTRS, leading=("component",)),
-        },
-        coords={"component": ("component", list(problem.grid.names))},
-    )
-    return float(np.exp(-log_time)), fields
-
-
-def thermal_energy(problem: FokkerPlanck, start: Sequence[float]) -> float:
-    """Energy scale T of the noise at ``start``: the temperature, or tr D / tr A without one."""
-    if problem.model.temperature is not None:
-        return problem.model.temperature
-    point = {name: np.array([v]) for name, v in zip(problem.grid.names, start)}
-    d = problem.coefficients.diffusion(point)[..., 0]
-    a = problem.coefficients.mobility(point)[..., 0]
-    return float(np.trace(d) / np.trace(a))
-
-
-def surface_flux(problem: FokkerPlanck, snaps: np.ndarray, times: np.ndarray, surface: str | Mapping[str, float], p0: np.ndarray) -> xr.Dataset:
-    """Current across a grid-aligned plane, the population behind it, and their ratio."""
-    axis, position = dividing_plane(problem, surface)
-    ax = problem.grid[axis]
-    k = int(np.argmin(np.abs(ax.faces[1:-1] - position))) + 1  # interior face index
-    upper = np.zeros(problem.grid.shape, bool)
-    index = [slice(None)] * problem.grid.ndim
-    index[axis] = slice(k, None)
-    upper[tuple(index)] = True
-    upper = upper.ravel()
-    if (problem.volumes * p0)[upper].sum() > (problem.volumes * p0)[~upper].sum():
-        upper = ~upper  # count the current away from the side that holds the start
-    q = jump_rates(problem.operator, problem.volumes)
-    into = sps.csr_matrix(q)[upper][:, ~upper]  # K_{start side -> other side}
-    back = sps.csr_matrix(q)[~upper][:, upper]
-    masses = snaps * problem.volumes
-    flux = np.asarray(into @ masses[:, ~upper].T).sum(axis=0) - np.asarray(back @ masses[:, upper].T).sum(axis=0)
-    population = masses[:, ~upper].sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = flux / population
-    unit = f"1 / ({TIME_UNITS})"
-    return xr.Dataset(
-        {
-            "flux": (("time",), flux, {"long_name": f"probability current across {ax.name} = {ax.faces[k]:.6g}", "units": unit}),
-            "population": (("time",), population, {"long_name": "probability on the start side of the surface", "units": "1"}),
-            "transient_rate": (("time",), rate, {"long_name": "time-dependent rate flux / population", "units": unit}),
-            "rate_plateau": ((), plateau(times, rate), {"long_name": "plateau of the time-dependent rate", "units": unit}),
-        },
-        coords={"time": times},
-        attrs={"surface": f"{ax.name} = {ax.faces[k]:.6g}"},
-    )
-
-
-def dividing_plane(problem: FokkerPlanck, surface: str | Mapping[str, float]) -> tuple[int, float]:
-    if surface == "auto":
-        saddles = [p for p in critical_points(problem.model.landscape, problem.grid) if p.index == 1]
-        if not saddles:
-            raise InputError("surface='auto' needs an index-1 saddle inside the grid; give the plane, e.g. {'x': 0.0}")
-        b = saddles[0]
-        variable = problem.model.landscape.variables[int(np.argmax(np.abs(b.unstable_direction)))]
-        return problem.grid.index(variable), float(b.position[problem.model.landscape.variables.index(variable)])
-    if not isinstance(surface, Mapping) or len(surface) != 1:
-        raise InputError(f"surface must be 'auto' or one axis and position such as {{'x': 0.0}}, got {surface!r}")
-    (name, position), = surface.items()
-    ax = problem.grid.axis(name)
-    if not ax.lo < float(position) < ax.hi:
-        raise InputError(f"surface {name} = {position} lies outside the grid [{ax.lo}, {ax.hi}]")
-    return problem.grid.index(name), float(position)
-
-
-def plateau(times: np.ndarray, rate: np.ndarray) -> float:
-    """Plateau of k(t): the value where it changes least between saved times (after the first fifth)."""
-    late = (times > times[-1] / 5) & np.isfinite(rate) & (rate > 0)
-    idx = np.flatnonzero(late)
-    if idx.size < 3:
-        return float("nan")
-    change = np.abs(np.diff(np.log(rate[idx]))) / np.diff(times[idx])
-    best = int(np.argmin(change))
-    return float(np.sqrt(rate[idx[best]] * rate[idx[best + 1]]))
-
-
-def checked_rate(rate: float, scale: float, method: str) -> float:
-    """A rate from a direct solve: warn where it loses digits, NaN where none are left.
-
-    Direct solves of the backward or steady equations carry a relative error of about
-    eps * scale / rate (THEORY.md §6; measured 5e-5 at scale/rate = 7e12).
-    """
-    if not (rate > 0 and np.isfinite(rate)) or scale / rate > 1.0 / DIRECT_NO_DIGITS:
-        warnings.warn(f"escape rate by '{method}': no digits left at this barrier (use the 'committor' method)", FPSolverWarning, stacklevel=3)
-        return float("nan")
-    if scale / rate > DIRECT_PRECISION_LIMIT:
-        warnings.warn(f"escape rate by '{method}': up to {np.log10(scale / rate):.0f} of 16 digits lost (use the 'committor' method)", FPSolverWarning, stacklevel=3)
-    return rate
-
-
-def connected(grid: Grid, mask: np.ndarray, cell: int) -> np.ndarray:
-    """The face-connected component of ``mask`` (flat) that contains ``cell``."""
-    labels, _ = ndimage.label(mask.reshape(grid.shape))
-    flat = labels.ravel()
-    return flat == flat[cell]

@@ -55,10 +55,15 @@ class Landscape:
         variables = tuple(variables)
         if not variables:
             raise InputError("a landscape needs at least one variable")
+        if not isinstance(expr, sp.Expr):
+            raise InputError(f"a landscape needs a sympy expression, got {type(expr).__name__}")
         free = {s.name for s in expr.free_symbols}
         extra = free - set(variables)
         if extra:
             raise InputError(f"landscape uses names {sorted(extra)} that are not among its variables {list(variables)}")
+        # Derivatives are taken with respect to Symbol(name, real=True); a user's plain
+        # Symbol("x") is a different symbol to sympy, so normalise every symbol by its name.
+        expr = expr.xreplace({s: sp.Symbol(s.name, real=True) for s in expr.free_symbols if isinstance(s, sp.Symbol)})
         self.expr = expr
         self.variables = variables
         self.description = description or str(expr)

@@ -22,6 +22,26 @@ with :math:`b = -A\nabla L`. All three are written as
 :math:`\alpha` (Itô :math:`\alpha_i = \sum_j\partial_j D_{ij}`; Stratonovich
 :math:`\alpha_i = \sum_{jk}\sigma_{ik}\partial_j\sigma_{jk}`; isothermal 0), which
 is what the operator discretises.
+
+Inertial model
+--------------
+.. math::
+
+    d\theta = r\,dt,\qquad M\,dr = -\gamma M r\,dt - \nabla L\,dt + \sqrt{2D}\,dW,
+
+per direction (mass :math:`M`, damping :math:`\gamma` and noise :math:`D` are
+diagonal, possibly θ-dependent). Its density :math:`P(\theta, r, t)` obeys the
+Klein–Kramers equation
+
+.. math::
+
+    \partial_t P = -r\cdot\nabla_\theta P + \nabla_r\cdot\big[(\gamma r + M^{-1}\nabla L)P\big]
+                  + \nabla_r\cdot\big(M^{-2} D\,\nabla_r P\big).
+
+Fluctuation–dissipation: :math:`T = D/(\gamma M)` per direction; with one
+constant :math:`T` and constant :math:`M` the stationary density is the
+Maxwell–Boltzmann :math:`\exp(-(L + \tfrac12 M r^2)/T)`. Noise acts on r only
+and its amplitude depends on θ only, so there is no convention ambiguity.
 """
 
 from __future__ import annotations
@@ -34,10 +54,19 @@ import numpy as np
 
 from .errors import InputError
 from .fields import FieldSpec, MatrixField
-from .grid import Grid
+from .grid import Axis, Grid
 from .landscapes import Landscape
 
-__all__ = ["Model", "Overdamped", "OverdampedCoefficients", "CONVENTIONS", "Convention"]
+__all__ = [
+    "Model",
+    "Overdamped",
+    "OverdampedCoefficients",
+    "Inertial",
+    "InertialCoefficients",
+    "VELOCITY_WIDTH",
+    "CONVENTIONS",
+    "Convention",
+]
 
 Convention = Literal["ito", "stratonovich", "isothermal"]
 CONVENTIONS: dict[str, float] = {"ito": 1.0, "stratonovich": 0.5, "isothermal": 0.0}
@@ -99,9 +128,7 @@ class Overdamped:
         if (temperature is None) == (diffusion is None):
             raise InputError("give exactly one of temperature (D = T * mobility) or diffusion")
         if temperature is not None:
-            if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not np.isfinite(temperature) or temperature <= 0:
-                raise InputError(f"temperature must be a positive number, got {temperature!r}")
-            temperature = float(temperature)
+            temperature = _positive_number(temperature, "temperature")
         if convention not in CONVENTIONS:
             raise InputError(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
         self.landscape = landscape
@@ -151,6 +178,13 @@ class Overdamped:
     def __repr__(self) -> str:
         noise = f"temperature={self.temperature}" if self.temperature is not None else f"diffusion={self.diffusion_spec!r}"
         return f"Overdamped({self.landscape!r}, {noise}, mobility={self.mobility_spec!r}, convention={self.convention!r})"
+
+
+def _positive_number(value: object, what: str) -> float:
+    """``value`` as a float, or InputError unless it is a finite positive number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value) or value <= 0:
+        raise InputError(f"{what} must be a positive number, got {value!r}")
+    return float(value)
 
 
 def _dimension_free(spec: FieldSpec) -> bool:
@@ -266,3 +300,202 @@ def _sqrtm(mats: np.ndarray) -> np.ndarray:
     w, v = np.linalg.eigh(flat)
     root = np.einsum("mij,mj,mkj->mik", v, np.sqrt(np.clip(w, 0, None)), v)
     return np.moveaxis(root, 0, -1).reshape(mats.shape)
+
+
+#: Half-width of the velocity range, in Maxwellian standard deviations :math:`\sqrt{T/M}`, that a grid must cover.
+#: The zero-flux truncation at :math:`|r| = c\sqrt{T/M}` removes the Maxwellian tail mass
+#: :math:`\operatorname{erfc}(c/\sqrt2)`, which for c = 6 is 2e-9: below every accuracy fpsolver
+#: claims for phase-space rates (1e-3 .. 1e-5 relative), while c = 4 (6e-5) would not be.
+VELOCITY_WIDTH = 6.0
+
+
+class Inertial:
+    r"""Inertial (underdamped) Langevin model :math:`d\theta = r\,dt`, :math:`M\,dr = -\gamma M r\,dt - \nabla L\,dt + \sqrt{2D}\,dW`.
+
+    Parameters
+    ----------
+    landscape
+        The loss :math:`L`.
+    mass
+        :math:`M > 0`: a number, one entry per direction, or a θ-dependent expression/callable
+        (see :mod:`fpsolver.fields`; diagonal only).
+    damping
+        :math:`\gamma > 0` (required), same forms as ``mass`` (Adai's damping depends on θ).
+    temperature
+        :math:`T > 0`; sets :math:`D = \gamma M T` per direction (fluctuation–dissipation).
+        Give this or ``diffusion``.
+    diffusion
+        :math:`D > 0` per direction, same forms as ``mass``; then :math:`T = D/(\gamma M)`.
+
+    Examples
+    --------
+    >>> land = Landscape.from_expression("x**4/4 - x**2/2")
+    >>> model = Inertial(land, mass=1.0, damping=0.5, temperature=0.05)
+    >>> coeffs = model.on(Grid.uniform(x=(-2.0, 2.0, 100), r=(-1.5, 1.5, 60)))
+    >>> [a.kind for a in coeffs.grid]
+    ['position', 'velocity']
+    """
+
+    def __init__(
+        self,
+        landscape: Landscape,
+        mass: FieldSpec = 1.0,
+        damping: FieldSpec | None = None,
+        temperature: float | None = None,
+        *,
+        diffusion: FieldSpec | None = None,
+    ):
+        if not isinstance(landscape, Landscape):
+            raise InputError(f"Inertial needs a Landscape, got {type(landscape).__name__}")
+        if damping is None:
+            raise InputError("Inertial needs a damping (the friction rate gamma > 0)")
+        if (temperature is None) == (diffusion is None):
+            raise InputError("give exactly one of temperature (D = damping * mass * T) or diffusion")
+        if temperature is not None:
+            temperature = _positive_number(temperature, "temperature")
+        self.landscape = landscape
+        self.temperature = temperature
+        self.mass_spec = mass
+        self.damping_spec = damping
+        self.diffusion_spec = diffusion
+        self._fields(landscape.variables)  # checks forms and constant values before any grid is known
+
+    def _fields(self, dims: Sequence[str]) -> tuple[MatrixField, MatrixField, MatrixField | None]:
+        """Mass, damping and (if given) diffusion as diagonal fields over the position axes ``dims``."""
+        specs = (("mass", self.mass_spec), ("damping", self.damping_spec), ("diffusion", self.diffusion_spec))
+        fields = []
+        for what, spec in specs:
+            if spec is None:
+                fields.append(None)
+                continue
+            field = MatrixField(spec, dims, what)
+            if not field.is_diagonal:
+                raise InputError(f"{what} must be a number, an expression or one entry per direction; matrices are not supported")
+            fields.append(field)
+        return fields[0], fields[1], fields[2]
+
+    def on(self, grid: Grid) -> InertialCoefficients:
+        """Bind the model to ``grid``: the landscape's variables in order, then one velocity axis per position.
+
+        Returns coefficients whose ``grid`` has the velocity axes labelled ``kind="velocity"``.
+        """
+        positions = tuple(self.landscape.variables)
+        n = len(positions)
+        names = list(grid.names)
+        if len(grid) != 2 * n:
+            raise InputError(
+                f"the inertial model on landscape variables {list(positions)} needs {2 * n} grid axes "
+                f"(the positions {list(positions)} in this order, then one velocity axis per position); the grid has {names}"
+            )
+        if tuple(names[:n]) != positions:
+            raise InputError(
+                f"the first {n} grid axes must be the landscape variables {list(positions)} in this order, got {names[:n]}"
+            )
+        if any(a.kind != "position" for a in grid[:n]):
+            raise InputError(f"the position axes {list(positions)} must have kind 'position'")
+        bound = Grid(list(grid[:n]) + [Axis(a.name, a.faces, "velocity") for a in grid[n:]])
+        mass, damping, diffusion = self._fields(positions)
+        coeffs = InertialCoefficients(self, positions, tuple(names[n:]), mass, damping, diffusion, bound)
+        centres = {d: c for d, c in zip(bound.names[:n], np.meshgrid(*(a.centers for a in bound[:n]), indexing="ij"))}
+        for field in (mass, damping, diffusion):
+            if field is not None and not field.constant:
+                field.check_positive(field(centres), " at some cell of the grid")
+        coeffs.check_velocity_range(centres)
+        return coeffs
+
+    def describe(self) -> dict[str, object]:
+        """Plain metadata for output files."""
+        return {
+            "kind": "inertial",
+            "landscape": self.landscape.description,
+            "mass": str(self.mass_spec),
+            "damping": str(self.damping_spec),
+            "temperature": self.temperature if self.temperature is not None else "n/a",
+            "diffusion": str(self.diffusion_spec) if self.diffusion_spec is not None else "damping * mass * temperature",
+        }
+
+    def __repr__(self) -> str:
+        noise = f"temperature={self.temperature}" if self.temperature is not None else f"diffusion={self.diffusion_spec!r}"
+        return f"Inertial({self.landscape!r}, mass={self.mass_spec!r}, damping={self.damping_spec!r}, {noise})"
+
+
+@dataclass(frozen=True)
+class InertialCoefficients:
+    """Pointwise coefficients of an :class:`Inertial` model; per-direction arrays have shape ``(n, *shape)``."""
+
+    model: Inertial
+    positions: tuple[str, ...]
+    velocities: tuple[str, ...]
+    mass_field: MatrixField
+    damping_field: MatrixField
+    diffusion_field: MatrixField | None
+    grid: Grid
+
+    @property
+    def ndim(self) -> int:
+        """Number of positions (the phase space has twice as many axes)."""
+        return len(self.positions)
+
+    @staticmethod
+    def _diagonal(field: MatrixField, points: Points) -> np.ndarray:
+        values = field(points)
+        return np.stack([values[i, i] for i in range(values.shape[0])])
+
+    def mass(self, points: Points) -> np.ndarray:
+        """:math:`M_i` at the points."""
+        return self._diagonal(self.mass_field, points)
+
+    def damping(self, points: Points) -> np.ndarray:
+        r""":math:`\gamma_i` at the points."""
+        return self._diagonal(self.damping_field, points)
+
+    def diffusion(self, points: Points) -> np.ndarray:
+        r""":math:`D_i` at the points (:math:`\gamma_i M_i T` when a temperature is given)."""
+        if self.diffusion_field is not None:
+            return self._diagonal(self.diffusion_field, points)
+        return self.model.temperature * self.damping(points) * self.mass(points)
+
+    def temperature(self, points: Points) -> np.ndarray:
+        r"""Local temperature :math:`T_i = D_i/(\gamma_i M_i)` at the points."""
+        if self.diffusion_field is None:
+            return np.full(self.mass(points).shape, self.model.temperature)
+        return self.diffusion(points) / (self.damping(points) * self.mass(points))
+
+    @property
+    def constant_mass(self) -> bool:
+        """True when M does not depend on θ."""
+        return self.mass_field.constant
+
+    @property
+    def equilibrium_temperature(self) -> float | None:
+        r"""The one temperature :math:`T` of the Maxwell–Boltzmann state :math:`e^{-(L + \frac12 M r^2)/T}`, or None.
+
+        It exists when M is constant and :math:`T_i = D_i/(\gamma_i M_i)` is the same constant in
+        every direction (always so when ``temperature`` was given and M is constant).
+        """
+        if not self.constant_mass:
+            return None
+        if self.model.temperature is not None:
+            return self.model.temperature
+        if not (self.damping_field.constant and self.diffusion_field.constant):
+            return None
+        temps = self.temperature({d: np.zeros(1) for d in self.positions})
+        return float(temps.flat[0]) if np.allclose(temps, temps.flat[0], rtol=1e-12, atol=0.0) else None
+
+    def gradient(self, points: Points) -> np.ndarray:
+        """∇L with respect to the positions at the points."""
+        shape = _shape(points, self.positions)
+        return np.stack([np.broadcast_to(g, shape) for g in self.model.landscape.gradient(**{v: points[v] for v in self.positions})])
+
+    def check_velocity_range(self, centres: Points) -> None:
+        r"""Raise unless every velocity axis covers :math:`\pm` :data:`VELOCITY_WIDTH` :math:`\sqrt{T_i/M_i}` (max over the position cells)."""
+        spread = np.sqrt(self.temperature(centres) / self.mass(centres))
+        for i, name in enumerate(self.velocities):
+            need = VELOCITY_WIDTH * float(np.max(spread[i]))
+            axis = self.grid[name]
+            if axis.lo > -need or axis.hi < need:
+                raise InputError(
+                    f"velocity axis {name!r} spans [{axis.lo:g}, {axis.hi:g}] but must cover at least "
+                    f"[{-need:.4g}, {need:.4g}] ({VELOCITY_WIDTH:g} * sqrt(T/M) = {VELOCITY_WIDTH:g} * {np.max(spread[i]):.4g}, "
+                    f"so that the truncated Maxwellian tail is below 1e-8)"
+                )

@@ -47,17 +47,17 @@ def _field(ax, da: xr.DataArray, title: str) -> None:
 def _rates(ax, ds: xr.Dataset) -> None:
     """Escape rates by method against 1/T (a temperature sweep), on top of the Kramers line."""
     rates = ds["escape_rate"]
+    dim = "estimator" if "estimator" in rates.dims else "method"  # files written before the rename
     if "temperature" in rates.dims:
         inverse = 1.0 / ds["temperature"].values
         order = np.argsort(inverse)
-        for marker, method in zip("os^vD", rates["method"].values):
-            # dict form: `method` is also a keyword of .sel()
-            ax.semilogy(inverse[order], rates.sel({"method": method}).values[order], marker, label=str(method), fillstyle="none")
+        for marker, method in zip("os^vD", rates[dim].values):
+            ax.semilogy(inverse[order], rates.sel({dim: method}).values[order], marker, label=str(method), fillstyle="none")
         if "kramers_rate" in ds:
             ax.semilogy(inverse[order], ds["kramers_rate"].values[order], "k-", label="Kramers")
         ax.set_xlabel("1 / T")
     else:
-        methods = [str(m) for m in rates["method"].values]
+        methods = [str(m) for m in rates[dim].values]
         ax.semilogy(range(len(methods)), rates.values, "o", label="numerical")
         if "kramers_rate" in ds:
             ax.axhline(float(ds["kramers_rate"]), color="k", label="Kramers")

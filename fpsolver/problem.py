@@ -12,31 +12,19 @@ import numpy as np
 import scipy.sparse as sps
 import xarray as xr
 
-from . import escape
 from .boundary import Boundaries, BoundarySpec
+from .chain import MarkovChain
 from .errors import InputError
-from .escape import COMMITTOR_ATTRS, CURRENT_ATTRS, ESCAPE_METHODS
+from .escape import COMMITTOR_ATTRS, CURRENT_ATTRS, ESCAPE_METHODS, EscapeProblem, escape_rate
 from .fields_xr import DENSITY_ATTRS, TIME_UNITS, from_field, to_dataarray
 from .grid import Grid
-from .linalg import factorize
 from .models import Model
 from .operators import assemble_generator
-from .rates import (
-    backward_mfpt,
-    chain_mfpt_1d,
-    committor,
-    face_leak,
-    imprecise,
-    jump_rates,
-    log_detailed_balance_weights,
-    reactive_current,
-    region_mask,
-    reversed_chain,
-    start_cells,
-    warn_if_imprecise,
-)
+from .rates import checked, committor, direct_error, mfpt_field, reactive_current, steady_population
+from .regions import cell_index, interpolate_at, point_text, region_mask, start_cells, target_mask
 from .spectral import slowest_modes, stationary_density
 from .stepping import Callback, MassCheck, ProgressBar, SystemCache, integrate, steps_for
+from .transient import dividing_plane, surface_flux
 
 __all__ = ["FokkerPlanck", "ESCAPE_METHODS"]
 
@@ -165,7 +153,8 @@ class FokkerPlanck:
         ds.attrs.update(self.attrs())
         ds.attrs.update({"scheme": scheme, "dt": dt, "time_units": TIME_UNITS})
         if surface is not None:
-            flux = escape.surface_flux(self, snaps, times, surface, p)
+            axis, position = dividing_plane(self.model.landscape, self.grid, surface)
+            flux = surface_flux(self.chain, axis, position, snaps, times, p)
             ds = ds.merge(flux)
             ds.attrs["surface"] = flux.attrs["surface"]
         return ds
@@ -214,86 +203,72 @@ class FokkerPlanck:
         ds.attrs.update(self.attrs())
         return ds
 
+    # Rates ---------------------------------------------------------------------
+    @cached_property
+    def chain(self) -> MarkovChain:
+        """The Markov chain of the cells (jump rates, leaks, detailed-balance weights)."""
+        return MarkovChain.from_operator(self.operator, self.grid, self.boundaries)
+
     def mfpt(self, start: Sequence[float] | None = None, target: str | np.ndarray | None = None) -> xr.DataArray | float:
-        r"""Mean first-passage time to the target, from the backward equation of the same discrete operator.
+        r"""Mean first-passage time to the target, from the backward equation of the same discrete chain.
 
         Parameters
         ----------
         start
             A point (one coordinate per axis). Given: the MFPT from there (multilinear
-            interpolation between cell centres) as a float. Omitted: the MFPT from every cell.
+            interpolation of log τ between cell centres) as a float. Omitted: the MFPT from every cell.
         target
             A region such as ``"x >= 0.5"`` (cells whose centres satisfy it absorb), or a boolean
             mask; probability leaving through absorbing faces always counts as reaching the target.
 
+        Returns
+        -------
+        float or xarray.DataArray
+            In model time. NaN (with a :class:`~fpsolver.errors.FPSolverWarning`) only where no
+            digits can be had.
+
         Notes
         -----
-        In 1-D the exact birth–death formula is evaluated subtraction-free in log space, so
-        times up to ~1e300 keep their digits. Otherwise one sparse solve of
-        :math:`Q^\top\tau = -1`, which loses digits once :math:`\tau\,\max|Q_{ii}|` exceeds ~1e10.
-        In that regime a value from ``start`` comes from potential theory instead (the mean
-        time from the equilibrium measure of the thermal basin around the start, which equals
-        the time from the start to better than 1e-10 there; needs detailed balance), and the
-        field without ``start`` comes with a :class:`~fpsolver.errors.FPSolverWarning`.
+        Exact for the chain from every start at every rate scale (:func:`fpsolver.rates.mfpt_field`):
+        the 1-D birth–death formula in log space, a direct solve where its estimated error is
+        below 1e-6, and otherwise the strong Markov decomposition at the bottoms of the wells
+        with a subtraction-free trace chain — no detailed balance needed.
         """
-        target_mask = self.target_mask(target)
-        q = jump_rates(self.operator, self.volumes)
-        tau = None
-        if self.grid.ndim == 1:
-            log_pi = log_detailed_balance_weights(q, self.grid)
-            if log_pi is not None:
-                tau = chain_mfpt_1d(q, log_pi, target_mask, self.leak_rates(q))
-        precise = tau is not None
-        if tau is None:
-            tau = backward_mfpt(q, ~target_mask, self.solver)
-            precise = not imprecise(tau, q)
-            if start is None and not precise:
-                warn_if_imprecise(tau, q)
+        mask = self.target_mask(target)
+        if start is not None and mask[self.cell_index(start)]:
+            raise InputError(f"the start {point_text(start)} lies inside the target")
+        tau, error = mfpt_field(self.chain, mask, self.log_weight(), self.solver)
         if start is None:
+            if checked(float(tau.max()), error, "mean first-passage times") != tau.max():
+                tau = np.full_like(tau, np.nan)
             attrs = {"long_name": "mean first-passage time to the target", "units": TIME_UNITS}
             return to_dataarray(self.grid, tau, "mfpt", attrs)
-        if target_mask[self.cell_index(start)]:
-            raise InputError(f"the start {list(start)} lies inside the target")
-        if not precise:
-            # Where the direct solve loses digits the start sits in a basin so metastable that
-            # the mean time from the basin's equilibrium measure equals the time from the start to
-            # better than the solve's own error: use the potential-theoretic value instead.
-            rate, _ = escape.committor_rate(self, start, target_mask)
-            if np.isfinite(rate):
-                return 1.0 / rate
-            warn_if_imprecise(tau, q)
-        cells, weights = start_cells(self.grid, start)
-        return float(np.dot(weights, tau[cells]))
+        return checked(interpolate_at(self.grid, tau, start), error, f"mean first-passage time from {point_text(start)}")
 
     def flux_over_population(self, start: Sequence[float], target: str | np.ndarray | None = None) -> xr.Dataset:
         r"""Steady flux-over-population rate: a unit source in the start cell, the target absorbing.
 
-        The steady density solves :math:`\mathcal L p = -\delta_{\rm start}` on the free cells; the
-        flux into the target equals the source (1), so the rate is :math:`1/n` with :math:`n` the
-        steady population. On the same chain :math:`n` equals the MFPT from the start cell
-        (Hill relation), to round-off.
+        The steady masses solve :math:`Qm = -e_{\rm start}` off the target; the flux into the target
+        equals the source (1), so the rate is :math:`1/n` with :math:`n` the steady population,
+        which equals the MFPT from the start cell (Hill relation). One direct solve: NaN with a
+        warning where it has lost its digits.
 
         Returns
         -------
         xarray.Dataset
             ``rate`` (scalar), ``population`` (scalar) and the steady density ``p_source``.
         """
-        target_mask = self.target_mask(target)
+        mask = self.target_mask(target)
         cell = self.cell_index(start)
-        if target_mask[cell]:
-            raise InputError(f"the start {list(start)} lies inside the target")
-        free = ~target_mask
-        source = np.zeros(self.grid.size)
-        source[cell] = 1.0 / self.volumes[cell]
-        p = np.zeros(self.grid.size)
-        system = sps.csr_matrix(self.operator)[free][:, free]
-        p[free] = factorize(system, self.solver).solve(-source[free])
-        population = float(self.volumes @ p)
+        if mask[cell]:
+            raise InputError(f"the start {point_text(start)} lies inside the target")
+        population, masses = steady_population(self.chain, cell, mask, self.solver)
+        population = checked(population, direct_error(self.chain.scale, population), "steady flux over population")
         ds = xr.Dataset(
             {
                 "rate": ((), 1.0 / population, {"long_name": "steady flux-over-population rate", "units": f"1 / ({TIME_UNITS})"}),
                 "population": ((), population, {"long_name": "steady population for a unit source", "units": TIME_UNITS}),
-                "p_source": to_dataarray(self.grid, p, "p_source", {**DENSITY_ATTRS, "long_name": "steady density with a unit source"}),
+                "p_source": to_dataarray(self.grid, masses / self.volumes, "p_source", {**DENSITY_ATTRS, "long_name": "steady density with a unit source"}),
             }
         )
         ds.attrs.update(self.attrs())
@@ -302,62 +277,98 @@ class FokkerPlanck:
     def committor(self, start: str | np.ndarray, target: str | np.ndarray | None = None, direction: str = "forward") -> xr.DataArray:
         """Committor between the ``start`` region and the ``target`` (transition-path theory).
 
-        ``direction="forward"``: probability of reaching the target before the start (0 on the
-        start, 1 on the target and beyond absorbing faces); solved directly, so values as small
-        as e^{-ΔL/T} keep their relative precision. ``"backward"``: probability of having come
-        from the start rather than the target, the forward committor (roles swapped) of the
-        time-reversed chain; equal to 1 - forward under detailed balance, and needs a stationary
-        density (no absorbing faces) otherwise.
+        Parameters
+        ----------
+        start
+            The start region (condition or mask).
+        target
+            The target region; None: the absorbing faces.
+        direction
+            ``"forward"``: probability of reaching the target before the start (0 on the start, 1
+            on the target and beyond absorbing faces); solved directly, so values as small as
+            e^{-ΔL/T} keep their relative precision. ``"backward"``: probability of having come
+            from the start rather than the target, the forward committor (roles swapped) of the
+            time-reversed chain; equal to 1 - forward under detailed balance, and needs a
+            stationary density (no absorbing faces) otherwise.
+
+        Returns
+        -------
+        xarray.DataArray
+            The committor on the grid.
         """
         if direction not in ("forward", "backward"):
             raise InputError(f"direction must be 'forward' or 'backward', got {direction!r}")
         start_mask = region_mask(self.grid, start, "start")
-        target_mask = self.target_mask(target)
-        if np.any(start_mask & target_mask):
+        target_cells = self.target_mask(target)
+        if np.any(start_mask & target_cells):
             raise InputError("the start and target regions overlap")
-        q = jump_rates(self.operator, self.volumes)
         if direction == "forward":
-            value = committor(q, target_mask, start_mask, self.leak_rates(q), 1.0, self.solver)
+            value = committor(self.chain, target_cells, start_mask, 1.0, self.solver)
             return to_dataarray(self.grid, value, "committor", COMMITTOR_ATTRS)
-        value = committor(reversed_chain(q, self.log_stationary_masses(q)), start_mask, target_mask, self.leak_rates(q), 0.0, self.solver)
+        value = committor(self.chain.reversed(self.log_stationary_masses()), start_mask, target_cells, 0.0, self.solver)
         attrs = {"long_name": "backward committor: probability to have come from the start rather than the target", "units": "1"}
         return to_dataarray(self.grid, value, "backward_committor", attrs)
 
     def reactive_current(self, start: str | np.ndarray, target: str | np.ndarray) -> xr.Dataset:
         """Net reactive current of transition-path theory (a vector field) and the reaction rate.
 
-        Works with or without detailed balance (the stationary density comes from
-        :meth:`stationary`); needs mass-conserving boundaries, with the target given as a region.
+        Works with or without detailed balance and across periodic seams (the stationary density
+        comes from :meth:`stationary` when detailed balance fails); needs mass-conserving
+        boundaries, with the target given as a region.
 
         Returns
         -------
         xarray.Dataset
             ``reactive_current`` (component, axes), scaled to a largest magnitude of 1;
-            ``reaction_rate``: reactive trajectories from start to target per unit time.
+            ``reaction_rate``: reactive trajectories from start to target per unit time, measured
+            out of the start set; ``reaction_rate_in``: the same measured into the target.
         """
         start_mask = region_mask(self.grid, start, "start")
-        target_mask = self.target_mask(target)
-        q = jump_rates(self.operator, self.volumes)
-        log_pi = self.log_stationary_masses(q)
-        forward = committor(q, target_mask, start_mask, self.leak_rates(q), 1.0, self.solver)
-        backward = committor(reversed_chain(q, log_pi), start_mask, target_mask, self.leak_rates(q), 0.0, self.solver)
-        current, rate, _ = reactive_current(q, log_pi, forward, backward, self.grid)
+        target_cells = self.target_mask(target)
+        if np.any(start_mask & target_cells):
+            raise InputError("the start and target regions overlap")
+        log_pi = self.log_stationary_masses()
+        forward = committor(self.chain, target_cells, start_mask, 1.0, self.solver)
+        backward = committor(self.chain.reversed(log_pi), start_mask, target_cells, 0.0, self.solver)
+        current, rate_out, rate_in = reactive_current(self.chain, log_pi, forward, backward)
+        unit = f"1 / ({TIME_UNITS})"
         return xr.Dataset(
             {
                 "reactive_current": to_dataarray(self.grid, current, "reactive_current", CURRENT_ATTRS, leading=("component",)),
-                "reaction_rate": ((), rate, {"long_name": "rate of reactive trajectories (start -> target)", "units": f"1 / ({TIME_UNITS})"}),
+                "reaction_rate": ((), rate_out, {"long_name": "rate of reactive trajectories (start -> target), out of the start", "units": unit}),
+                "reaction_rate_in": ((), rate_in, {"long_name": "rate of reactive trajectories (start -> target), into the target", "units": unit}),
             },
             coords={"component": ("component", list(self.grid.names))},
         )
 
-    def log_stationary_masses(self, q: sps.spmatrix) -> np.ndarray:
+    def log_stationary_masses(self) -> np.ndarray:
         """log of the stationary masses: detailed-balance weights when they exist, else the null vector."""
-        log_pi = log_detailed_balance_weights(q, self.grid)
-        if log_pi is not None:
-            return log_pi
+        if self.chain.log_pi is not None:
+            return np.asarray(self.chain.log_pi)
         masses = self.stationary().values.ravel() * self.volumes
         with np.errstate(divide="ignore"):
             return np.log(np.maximum(masses, np.finfo(float).tiny))
+
+    def log_weight(self) -> np.ndarray:
+        """A field whose local maxima mark the wells: log pi under detailed balance, else the
+        model's reference log-density (minus energy over temperature) when it has one, else minus
+        the landscape over the thermal energy."""
+        if self.chain.log_pi is not None:
+            return np.asarray(self.chain.log_pi)
+        reference = getattr(self.coefficients, "log_density_reference", None)
+        if reference is not None:
+            return np.broadcast_to(reference(dict(zip(self.grid.names, self.grid.mesh()))), self.grid.shape).ravel()
+        return -self.landscape_on_cells() / self.thermal_energy()
+
+    def thermal_energy(self, at: Sequence[float] | None = None) -> float:
+        """Energy scale T of the noise: the temperature, or tr D / tr A at ``at`` (default: the grid centre)."""
+        if self.model.temperature is not None:
+            return float(self.model.temperature)
+        scale = getattr(self.coefficients, "thermal_energy", None)
+        if scale is None:
+            raise InputError(f"{type(self.model).__name__} defines no temperature scale")
+        point = at if at is not None else [0.5 * (ax.lo + ax.hi) for ax in self.grid]
+        return float(scale({name: np.array([v]) for name, v in zip(self.grid.names, point)}))
 
     def escape_rate(
         self,
@@ -365,35 +376,53 @@ class FokkerPlanck:
         target: str | np.ndarray | None = None,
         methods: Sequence[str] = ESCAPE_METHODS,
     ) -> xr.Dataset:
-        """Escape rate from ``start`` to ``target`` by several methods, beside the rate theory.
+        """Escape rate from ``start`` to ``target`` by several estimators, beside the rate theory.
 
-        See :func:`fpsolver.escape.escape_rate` for the methods and the returned variables.
+        Parameters
+        ----------
+        start
+            Start point, one coordinate per axis.
+        target
+            Target region (``"x >= 1"``) or mask; None: the absorbing faces.
+        methods
+            Estimators among ``"mfpt"``, ``"flux"``, ``"committor"``, ``"eigen"`` (see
+            :mod:`fpsolver.escape`).
+
+        Returns
+        -------
+        xarray.Dataset
+            ``escape_rate`` and ``escape_time`` along the dimension ``estimator``, the closed-form
+            ``kramers_rate``, the ``barrier`` with its ``minimum`` and ``saddle`` (on the lowest
+            path from the start's basin to the target), and the committor fields.
         """
-        return escape.escape_rate(self, start, target, methods)
-
-    def leak_rates(self, q: sps.spmatrix) -> np.ndarray:
-        """Rates of leaving each cell through absorbing faces (zero elsewhere)."""
-        sides = [(lo == "absorbing", hi == "absorbing") for lo, hi in self.boundaries.sides]
-        return face_leak(q, self.grid, sides)
+        mask = self.target_mask(target)
+        point = np.asarray(start, dtype=float).ravel()
+        start_cells(self.grid, point)  # checks the length and that the point is inside
+        ep = EscapeProblem(
+            chain=self.chain,
+            start=point,
+            target=mask,
+            log_weight=self.log_weight(),
+            energy=self.landscape_on_cells(),
+            thermal=self.thermal_energy(point),
+            landscape=self.model.landscape,
+            coefficients=self.coefficients,
+            solver=self.solver,
+        )
+        ds = escape_rate(ep, methods)
+        ds.attrs.update(self.attrs())
+        return ds
 
     def target_mask(self, target: str | np.ndarray | None) -> np.ndarray:
         """Flat mask of the target cells: a region (``"x >= 1"``) or mask; None means only absorbing faces."""
-        if target is None:
-            if self.boundaries.conserves_mass:
-                raise InputError("no target: give target= (a region such as 'x >= 1') or make a boundary absorbing")
-            return np.zeros(self.grid.size, bool)
-        mask = region_mask(self.grid, target, "target")
-        if mask.all():
-            raise InputError("the target region covers the whole grid")
-        return mask
+        return target_mask(self.grid, self.boundaries, target)
 
     def cell_index(self, point: Sequence[float]) -> int:
         """Flat index of the cell containing ``point``."""
-        return int(np.ravel_multi_index(self.grid.locate(point), self.grid.shape))
+        return cell_index(self.grid, point)
 
     def landscape_on_cells(self) -> np.ndarray:
         """The loss at every cell centre (flat)."""
         points = dict(zip(self.grid.names, self.grid.mesh()))
         land = self.model.landscape
         return np.broadcast_to(land.value(**{v: points[v] for v in land.variables}), self.grid.shape).ravel()
-

@@ -1,153 +1,180 @@
-r"""Mean first-passage times and committors from the discrete generator.
+r"""Rate algorithms on the discrete chain: mean first-passage times, committors, transition paths.
 
-The finite-volume generator :math:`\mathcal L` acts on densities; the probability
-masses :math:`m = VP` obey :math:`\dot m = Qm` with :math:`Q = V\mathcal L V^{-1}`,
-whose off-diagonal entries are the jump rates :math:`K_{j\to i} = Q_{ij}` of a
-Markov chain on the cells. All rate quantities are those of this chain, so that
-every method agrees on the discrete level (Hill relation, committors, spectra).
+Everything here takes a :class:`~fpsolver.chain.MarkovChain` and flat boolean masks (see
+:mod:`fpsolver.regions`); nothing knows about models or problems.
 
-Mean first-passage time (backward equation)
-    :math:`Q^\top\tau = -1` on the free cells, :math:`\tau = 0` on the target (cells of a
-    target region, and ghost nodes beyond absorbing faces). One sparse solve gives
-    :math:`\tau` from every cell. A direct solve loses every digit once the rate falls
-    below about :math:`\epsilon\,\|Q\|` (THEORY.md §6; measured: ΔL/T = 20 already drifts).
+Precision policy (the one place it is decided)
+    A direct sparse solve of the backward equation :math:`Q^\top\tau = -1` computes the
+    Schur complements' diagonals by subtraction; their true row sums are the (tiny) escape
+    rates, so the relative error of a time :math:`\tau` is about
+    :math:`\epsilon\,\max|Q_{ii}|\,\tau_{\max}` (THEORY.md §6). :func:`direct_error` is that
+    estimate; past :data:`DIRECT_PRECISION_LIMIT` (six digits) the direct answer is not used.
 
-Potential-theoretic form (Bovier–Eckhoff–Gayrard–Klein)
-    For a reversible chain (detailed balance :math:`\pi_iK_{i\to j} = \pi_jK_{j\to i}`) and a
-    start cell :math:`a`,
+Mean first-passage times from every cell, at any rate scale (:func:`mfpt_field`)
+    1. In 1-D (reversible, non-periodic) the exact birth–death formula, subtraction-free in log
+       space (:func:`chain_mfpt_1d`).
+    2. Otherwise the strong Markov decomposition at the hitting time of
+       :math:`S\cup B` (:func:`mfpt_decomposed`), where :math:`S` holds one cell at the bottom
+       of every well (local maxima of the weights):
 
-    .. math:: \mathbb E_a\tau_B = \frac{\sum_i \pi_i h_i}{\mathrm{cap}(a, B)},\qquad
-              \mathrm{cap}(a,B) = \tfrac12\sum_{i,j}\pi_iK_{i\to j}(h_i - h_j)^2,
+       .. math:: \tau(x) = u(x) + \sum_{a\in S} H_x(a)\,\tau(a),
 
-    with the committor :math:`h` (1 at :math:`a`, 0 on :math:`B`, :math:`Q^\top h = 0`
-    elsewhere), an O(1) quantity that a sparse LU computes accurately. The weights are
-    handled in log space, so rates down to :math:`e^{-700}` keep their digits. It is an exact
-    identity of the chain, so it equals the backward-equation value wherever that is accurate.
-
-Detailed balance is detected, not assumed: :math:`\log\pi` is accumulated along a spanning
-tree of the grid from the rate ratios and then checked on every edge.
+       with :math:`u = \mathbb E_x[\tau_{S\cup B}]` and the hitting distribution :math:`H_x` —
+       both from one well-conditioned solve (every free cell reaches :math:`S\cup B` fast) —
+       and :math:`\tau` on :math:`S` from the small trace chain, solved by subtraction-free
+       Grassmann–Taksar–Heyman elimination (:func:`gth_solve`). Every step adds positive
+       numbers, so times of 1e300 keep their digits, from any start: inside a basin, on the
+       far side of a barrier, anywhere. It needs no detailed balance. The direct solve is not
+       used for times: once it has lost its digits its values are garbage of any size, so
+       nothing computed from them can tell.
+    Where even that cannot be trusted (a free region that reaches no seed fast), the answer
+    is NaN with a :class:`~fpsolver.errors.FPSolverWarning`.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sps
-import sympy as sp
 
+from .chain import MarkovChain
 from .errors import FPSolverWarning, InputError, SolverError
-from .grid import Grid
-from .expressions import parse_condition
 from .linalg import factorize
+from .spectral import slowest_modes
 
-__all__ = ["jump_rates", "log_detailed_balance_weights", "backward_mfpt", "committor", "chain_mfpt_1d", "start_cells", "region_mask", "mfpt_log_from_basin", "face_leak", "reactive_current", "reversed_chain"]
+__all__ = [
+    "DIRECT_PRECISION_LIMIT",
+    "direct_error",
+    "checked",
+    "steady_population",
+    "survival_rate",
+    "backward_mfpt",
+    "chain_mfpt_1d",
+    "mfpt_decomposed",
+    "mfpt_field",
+    "committor",
+    "gth_solve",
+    "seed_cells",
+    "reactive_current",
+    "mfpt_log_from_basin",
+]
 
 logger = logging.getLogger(__name__)
 
-#: Largest relative violation of detailed balance accepted as reversible.
-DETAILED_BALANCE_TOL = 1e-9
+EPS = float(np.finfo(float).eps)
 
-#: Above this value of (largest MFPT) x (largest jump rate), direct backward solves lose digits.
-DIRECT_PRECISION_LIMIT = 1e10
+#: Estimated relative error above which a direct result is not used when a precise route exists.
+DIRECT_PRECISION_LIMIT = 1e-6
+
+#: Estimated relative error above which a result is not reported at all (NaN and a warning).
+REPORT_LIMIT = 1e-3
+
+#: Most seed cells of the Markov decomposition (one per well; beyond this the deepest are kept).
+MAX_SEEDS = 64
 
 
-def jump_rates(operator: sps.spmatrix, volumes: np.ndarray) -> sps.csr_matrix:
-    r"""The matrix :math:`Q = V\mathcal L V^{-1}` (mass generator; :math:`Q_{ij} = K_{j\to i}` off the diagonal)."""
-    v = sps.diags(volumes)
-    return sps.csr_matrix(v @ operator @ sps.diags(1.0 / volumes))
+def direct_error(scale: float, time: float) -> float:
+    """Estimated relative error of times from a direct backward solve: eps * scale * time."""
+    return EPS * scale * time if np.isfinite(time) else np.inf
 
 
-def log_detailed_balance_weights(q: sps.spmatrix, grid: Grid) -> np.ndarray | None:
-    r"""Natural log of weights :math:`\pi` (up to a constant) with :math:`\pi_iK_{i\to j} = \pi_jK_{j\to i}`.
+def checked(value: float, error: float, what: str) -> float:
+    """``value`` if its estimated relative ``error`` leaves digits, else NaN; warns in between.
 
-    Accumulated along a spanning tree of the grid (axis 0 through the origin, then axis 1 from
-    every point of that line, ...) from :math:`\log K_{i\to j} - \log K_{j\to i}`, then verified on
-    every edge; ``None`` when the chain is not reversible to :data:`DETAILED_BALANCE_TOL`.
+    This is the single precision policy: errors up to :data:`DIRECT_PRECISION_LIMIT` pass
+    silently, up to :data:`REPORT_LIMIT` pass with a warning giving the digits left, beyond it
+    the value is NaN with a warning. Negative or non-finite values are NaN with a warning.
     """
-    q = sps.csr_matrix(q)
-    ndim, shape = grid.ndim, grid.shape
-    index = np.arange(grid.size).reshape(shape)
-    log_pi = np.zeros(shape)
-    for axis in range(ndim):
-        slab = tuple([slice(None)] * (axis + 1) + [0] * (ndim - axis - 1))  # later axes at 0
-        cells = index[slab]
-        n = shape[axis]
-        lower = cells.take(np.arange(n - 1), axis=axis)
-        upper = cells.take(np.arange(1, n), axis=axis)
-        forward = np.asarray(q[upper.ravel(), lower.ravel()]).ravel()  # K_{lower -> upper}
-        backward = np.asarray(q[lower.ravel(), upper.ravel()]).ravel()  # K_{upper -> lower}
-        if np.any(forward <= 0) or np.any(backward <= 0):
-            return None
-        steps = (np.log(forward) - np.log(backward)).reshape(lower.shape)
-        start = log_pi[slab].take([0], axis=axis)
-        log_pi[slab] = start + np.concatenate([np.zeros_like(start), np.cumsum(steps, axis=axis)], axis=axis)
-    log_pi = log_pi.ravel()
-    upper_part = sps.triu(q, k=1).tocoo()  # Q_ij = K_{j->i} with i < j
-    rows, cols, k_ji = upper_part.row, upper_part.col, upper_part.data
-    k_ij = np.asarray(q[cols, rows]).ravel()
-    if np.any(k_ji < 0) or np.any(k_ij < 0) or np.any((k_ji > 0) != (k_ij > 0)):
-        return None
-    both = k_ji > 0
-    violation = log_pi[cols[both]] + np.log(k_ji[both]) - log_pi[rows[both]] - np.log(k_ij[both])
-    if violation.size and np.abs(violation).max() > DETAILED_BALANCE_TOL * max(1.0, np.abs(log_pi).max()):
-        return None
-    return log_pi
+    if value == np.inf and error <= REPORT_LIMIT:
+        warnings.warn(f"{what}: beyond the range of float64 (> 1.8e308); NaN", FPSolverWarning, stacklevel=3)
+        return float("nan")
+    if not (np.isfinite(value) and value > 0) or not error <= REPORT_LIMIT:
+        warnings.warn(f"{what}: no trustworthy digits (estimated relative error {abs(error):.1g}); NaN", FPSolverWarning, stacklevel=3)
+        return float("nan")
+    if error > DIRECT_PRECISION_LIMIT:
+        warnings.warn(f"{what}: only about {-np.log10(error):.0f} digits are left (estimated relative error {error:.1g})", FPSolverWarning, stacklevel=3)
+    return float(value)
 
 
-def backward_mfpt(q: sps.spmatrix, free: np.ndarray, solver: str = "superlu") -> np.ndarray:
-    r"""MFPT from every cell by one solve of :math:`Q^\top\tau = -1` on the ``free`` cells (0 elsewhere)."""
-    qt = sps.csr_matrix(q.T)[free][:, free]
-    tau = np.zeros(q.shape[0])
+def _solve_free(chain: MarkovChain, free: np.ndarray, rhs: list[np.ndarray], solver: str) -> list[np.ndarray]:
+    """Solve :math:`-Q^\\top x = b` restricted to the ``free`` cells for every right-hand side."""
+    system = -chain.qt[free][:, free]
     try:
-        tau[free] = factorize(qt, solver).solve(-np.ones(int(free.sum())))
+        lu = factorize(system, solver)
+        return [lu.solve(b) for b in rhs]
     except SolverError:
         raise InputError("the target cannot be reached from some cells (the backward equation is singular)") from None
+
+
+def backward_mfpt(chain: MarkovChain, target: np.ndarray, solver: str = "superlu") -> np.ndarray:
+    r"""MFPT from every cell by one direct solve of :math:`Q^\top\tau = -1` off the target (0 on it)."""
+    free = ~target
+    tau = np.zeros(chain.size)
+    tau[free] = _solve_free(chain, free, [np.ones(int(free.sum()))], solver)[0]
     return tau
 
 
-def committor(
-    q: sps.spmatrix, one: np.ndarray, zero: np.ndarray, leak: np.ndarray, ghost: float = 0.0, solver: str = "superlu"
-) -> np.ndarray:
-    r"""Hitting probability :math:`h`: 1 on the ``one`` cells, 0 on the ``zero`` cells, and
-    :math:`Q^\top h = 0` elsewhere, with the value ``ghost`` beyond absorbing faces (rates ``leak``).
-
-    The forward committor of transition-path theory (probability to reach the target before the
-    start) is ``committor(q, target, start, leak, ghost=1)``. Solved directly rather than as
-    ``1 - h``, small values keep their relative precision.
-    """
-    qt = sps.csr_matrix(q.T)
-    free = ~(one | zero)
-    h = np.zeros(q.shape[0])
-    h[one] = 1.0
-    rhs = -np.asarray(qt[free][:, one].sum(axis=1)).ravel() - ghost * leak[free]
+def steady_population(chain: MarkovChain, cell: int, target: np.ndarray, solver: str = "superlu") -> tuple[float, np.ndarray]:
+    r"""Steady state with a unit source in ``cell`` and the target absorbing: :math:`Qm = -e_{\rm cell}`
+    off the target. Returns the population :math:`\sum m` (= the MFPT from the cell, Hill
+    relation) and the steady masses, by one direct solve."""
+    free = ~target
+    source = np.zeros(chain.size)
+    source[cell] = 1.0
+    masses = np.zeros(chain.size)
     try:
-        h[free] = factorize(qt[free][:, free], solver).solve(rhs)
+        masses[free] = factorize(chain.q[free][:, free], solver).solve(-source[free])
+    except SolverError:
+        raise InputError("the target cannot be reached from the start (the steady equations are singular)") from None
+    return float(masses.sum()), masses
+
+
+def survival_rate(chain: MarkovChain, target: np.ndarray, solver: str = "superlu") -> float:
+    """Slowest decay rate of the probability to stay off the target (target cells absorbing)."""
+    free = ~target
+    return float(slowest_modes(chain.q[free][:, free], 1, None, solver).rates[0])
+
+
+def committor(chain: MarkovChain, one: np.ndarray, zero: np.ndarray, ghost: float = 0.0, solver: str = "superlu") -> np.ndarray:
+    r"""Hitting probability :math:`h`: 1 on ``one``, 0 on ``zero``, :math:`Q^\top h = 0` elsewhere,
+    and the value ``ghost`` beyond absorbing faces.
+
+    The forward committor of transition-path theory (to reach the target before the start) is
+    ``committor(chain, target, start, ghost=1)``. It is solved directly, not as ``1 - h``:
+    the system is an M-matrix whose triangular solves only add positive terms, so small values
+    keep their relative precision.
+    """
+    free = ~(one | zero)
+    h = np.zeros(chain.size)
+    h[one] = 1.0
+    rhs = np.asarray(chain.qt[free][:, one].sum(axis=1)).ravel() + ghost * chain.leak[free]
+    try:
+        h[free] = factorize(-chain.qt[free][:, free], solver).solve(rhs)
     except SolverError:
         raise InputError("the committor equations are singular: some cells reach neither the start nor the target") from None
     return np.clip(h, 0.0, 1.0)
 
 
-def chain_mfpt_1d(q: sps.spmatrix, log_pi: np.ndarray, target: np.ndarray, leak: np.ndarray) -> np.ndarray | None:
-    r"""Exact MFPT of a 1-D birth–death chain, subtraction-free in log space.
+def chain_mfpt_1d(chain: MarkovChain, target: np.ndarray) -> np.ndarray | None:
+    r"""Exact MFPT of a reversible 1-D birth–death chain, subtraction-free in log space.
 
     For a run of free cells with a reflecting wall on one side and the target on the other,
-    the time to take one step towards the target from cell :math:`k` is
-    :math:`\sum_{j \text{ behind } k}\pi_j / (\pi_k u_k)`, with :math:`u_k` the rate of that step
-    (into a target cell, or out through an absorbing face), so
+    the time of one step towards the target from cell :math:`k` is
+    :math:`\sum_{j \text{ behind } k}\pi_j / (\pi_k u_k)`, with :math:`u_k` the rate of that
+    step (into a target cell or out through an absorbing face), so
 
     .. math:: \tau_i = \sum_{k \text{ from } i \text{ to the target}} \frac{\sum_{j \text{ behind } k}\pi_j}{\pi_k u_k}.
 
-    Every term is positive and the sums are log-sum-exps, so no digit is lost however small
-    the rate. ``leak`` holds the rates out through absorbing faces (zero elsewhere; see
-    :func:`face_leak`). Returns ``None`` when a run is bounded by targets on both sides.
+    Returns None where the formula does not apply (not 1-D, periodic, irreversible, or a
+    run bounded by targets on both sides).
     """
-    n = q.shape[0]
-    q = sps.csr_matrix(q)
-    if q[0, n - 1] != 0 or q[n - 1, 0] != 0:
-        return None  # periodic: the chain is a ring, not a line
+    log_pi = chain.log_pi
+    grid = chain.grid
+    if grid.ndim != 1 or log_pi is None or chain.boundaries.periodic(0):
+        return None
+    n, q, leak = chain.size, chain.q, chain.leak
     tau = np.zeros(n)
     free = ~target
     runs = np.flatnonzero(np.diff(np.concatenate([[0], free.astype(int), [0]])))
@@ -168,157 +195,199 @@ def chain_mfpt_1d(q: sps.spmatrix, log_pi: np.ndarray, target: np.ndarray, leak:
             return None
         lp = log_pi[cells]
         log_terms = np.logaddexp.accumulate(lp) - lp - np.log(step)
-        tau[cells] = np.exp(np.logaddexp.accumulate(log_terms[::-1])[::-1])
+        with np.errstate(over="ignore"):  # beyond 1.8e308 is inf, reported by checked()
+            tau[cells] = np.exp(np.logaddexp.accumulate(log_terms[::-1])[::-1])
     return tau
 
 
-def reversed_chain(q: sps.spmatrix, log_pi: np.ndarray) -> sps.csr_matrix:
-    r"""Generator of the time-reversed chain, :math:`\tilde Q = \Pi Q^\top \Pi^{-1}`
-    (:math:`\tilde K_{i\to j} = \pi_jK_{j\to i}/\pi_i`); equal to :math:`Q` under detailed balance."""
-    coo = sps.coo_matrix(q.T)
-    data = coo.data * np.exp(log_pi[coo.row] - log_pi[coo.col])
-    return sps.csr_matrix((data, (coo.row, coo.col)), shape=q.shape)
+def gth_solve(rates: np.ndarray, excess: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    r"""Solve :math:`d_i x_i - \sum_{j\ne i} W_{ij}x_j = c_i` with :math:`d_i = \sum_{j\ne i}W_{ij} + e_i`,
+    subtraction-free (Grassmann–Taksar–Heyman elimination).
+
+    ``rates`` is :math:`W \ge 0` (its diagonal ignored), ``excess`` :math:`e \ge 0` and ``rhs``
+    :math:`c \ge 0`. Eliminating unknown :math:`k` adds :math:`W_{ik}W_{kj}/d_k` to the rates,
+    :math:`W_{ik}e_k/d_k` to the excess and :math:`W_{ik}c_k/d_k` to the right-hand side; the
+    diagonal is always re-formed as a sum, never by subtraction, so the solution keeps full
+    relative precision however close :math:`d_i` is to :math:`\sum_j W_{ij}`.
+    """
+    w = np.array(rates, dtype=float)
+    np.fill_diagonal(w, 0.0)
+    e = np.array(excess, dtype=float)
+    c = np.array(rhs, dtype=float)
+    m = c.size
+    d = np.zeros(m)
+    if m == 0:
+        return np.zeros(0)
+    for k in range(m):
+        rest = np.arange(k + 1, m)
+        d[k] = w[k, rest].sum() + e[k]
+        if not d[k] > 0:
+            raise InputError("the target cannot be reached from some wells")
+        share = w[rest, k] / d[k]
+        w[np.ix_(rest, rest)] += np.outer(share, w[k, rest])
+        e[rest] += share * e[k]
+        c[rest] += share * c[k]
+    x = np.zeros(m)
+    for k in range(m - 1, -1, -1):
+        rest = np.arange(k + 1, m)
+        x[k] = (c[k] + w[k, rest] @ x[rest]) / d[k]
+    return x
+
+
+def seed_cells(chain: MarkovChain, log_weight: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """One cell at the bottom of every well outside the target: the local maxima of ``log_weight``.
+
+    Plateaus give their cell of lowest index; at most :data:`MAX_SEEDS` (the heaviest) are kept.
+    """
+    weight = np.where(target, -np.inf, log_weight)
+    best = chain.neighbours_max(weight)
+    candidates = np.flatnonzero(~target & (weight >= best))
+    if candidates.size > 1:
+        # On a plateau keep one cell: drop every cell with an equal neighbour of lower index.
+        drop = np.zeros(chain.size, bool)
+        for lower, upper in chain.pairs:
+            tie = weight[lower] == weight[upper]
+            drop[np.maximum(lower, upper)[tie]] = True
+        candidates = candidates[~drop[candidates]]
+    if candidates.size > MAX_SEEDS:
+        candidates = candidates[np.argsort(weight[candidates])[::-1][:MAX_SEEDS]]
+    return np.sort(candidates)
+
+
+def mfpt_decomposed(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarray, solver: str = "superlu") -> tuple[np.ndarray, float]:
+    r"""MFPT from every cell by the strong Markov decomposition at the seeds (module docstring).
+
+    Parameters
+    ----------
+    chain
+        The chain.
+    target
+        Flat mask of the target cells (absorbing faces count as target too).
+    log_weight
+        A field whose local maxima mark the wells (log of the stationary masses, or minus the
+        energy over the temperature).
+
+    Returns
+    -------
+    tau, error
+        The times, and the estimated relative error of the fast parts (``eps * scale * max u``).
+    """
+    seeds = seed_cells(chain, log_weight, target)
+    stop = target.copy()
+    stop[seeds] = True
+    free = ~stop
+    qt = chain.qt
+    rhs = [np.ones(int(free.sum()))]
+    rhs += [np.asarray(qt[free][:, [a]].todense()).ravel() for a in seeds]
+    rhs.append(np.asarray(qt[free][:, target].sum(axis=1)).ravel() + chain.leak[free])
+    solutions = _solve_free(chain, free, rhs, solver) if free.any() else [np.zeros(0)] * len(rhs)
+    u = np.zeros(chain.size)
+    u[free] = solutions[0]
+    hits = np.zeros((seeds.size + 1, chain.size))  # hitting distribution on the seeds, then on the target
+    for k, sol in enumerate(solutions[1:]):
+        hits[k, free] = np.clip(sol, 0.0, None)
+    hits[np.arange(seeds.size), seeds] = 1.0
+    hits[-1, target] = 1.0
+    m = seeds.size
+    rates = np.zeros((m, m))
+    excess = np.zeros(m)
+    rhs_trace = np.zeros(m)
+    for k, a in enumerate(seeds):
+        cells, out = chain.out_rates(int(a))
+        rates[k] = hits[:m, cells] @ out
+        excess[k] = hits[m, cells] @ out + chain.leak[a]
+        rhs_trace[k] = 1.0 + u[cells] @ out
+    tau_seeds = gth_solve(rates, excess, rhs_trace)
+    tau = u + tau_seeds @ hits[:m]
+    tau[target] = 0.0
+    # The hitting probabilities of S and B sum to one exactly; their defect measures how far the
+    # free solves are from exact (a well without a seed would show here), beside eps * scale * max u.
+    defect = float(np.abs(hits[:, free].sum(axis=0) - 1.0).max()) if free.any() else 0.0
+    error = max(direct_error(chain.scale, float(u.max())), defect)
+    if np.any(u < 0):
+        error = np.inf
+    return tau, error
+
+
+def mfpt_field(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarray, solver: str = "superlu") -> tuple[np.ndarray, float]:
+    """MFPT from every cell by the most precise route (module docstring) and its relative error estimate.
+
+    The direct solve is never trusted on its own: once it has lost its digits its values are
+    garbage of any size (measured: 0.13 where the truth is 4.7e8), so no a-posteriori look at
+    them can tell. The decomposition costs the same factorisation plus one solve per well.
+    """
+    tau = chain_mfpt_1d(chain, target)
+    if tau is not None:
+        return tau, 1e-13
+    return mfpt_decomposed(chain, target, log_weight, solver)
 
 
 def reactive_current(
-    q: sps.spmatrix, log_pi: np.ndarray, forward: np.ndarray, backward: np.ndarray, grid: Grid
+    chain: MarkovChain, log_pi: np.ndarray, forward: np.ndarray, backward: np.ndarray
 ) -> tuple[np.ndarray, float, float]:
     r"""Net reactive current of transition-path theory at cell centres, and the reaction rate.
 
-    Across the edge from cell :math:`i` to its upper neighbour :math:`j` along an axis the net
-    reactive current is :math:`f_{ij} - f_{ji}` with :math:`f_{ij} = \pi_iq^-_iK_{i\to j}q^+_j`
-    (forward committor :math:`q^+`, backward :math:`q^-`); each cell gets the mean of its two
-    faces along each axis. Returned scaled to a largest magnitude of 1, with the rate of
-    reactive trajectories (:math:`\sum\pi = 1`) measured twice: as the current out of the start
-    set :math:`\{q^- = 1, q^+ = 0\}` and into the target :math:`\{q^+ = 1, q^- = 0\}`. The net
-    current is divergence-free between them, so the two agree to round-off.
+    The reactive flux from cell :math:`i` to :math:`j` is :math:`f_{ij} = \pi_iq^-_iK_{i\to j}q^+_j`
+    (forward committor :math:`q^+`, backward :math:`q^-`, :math:`\sum\pi = 1`). The rate of
+    reactive trajectories is measured twice, from every jump of the chain (seams and
+    cross-diffusion jumps included): as the net flux out of the start set
+    :math:`\{q^- = 1, q^+ = 0\}` and into the target :math:`\{q^+ = 1, q^- = 0\}`; the net flux
+    is divergence-free between them, so the two agree to round-off. The field is the net
+    flux across each face (periodic seams included), averaged over each cell's two faces
+    along every axis, scaled to a largest magnitude of 1.
     """
-    q = sps.csr_matrix(q)
     weights = np.exp(log_pi - log_pi.max())
     weights = weights / weights.sum()
-    index = np.arange(grid.size).reshape(grid.shape)
-    current = np.zeros((grid.ndim,) + grid.shape)
     start = (backward >= 1.0) & (forward <= 0.0)
     target = (forward >= 1.0) & (backward <= 0.0)
-    rate_out = rate_in = 0.0
-    for axis in range(grid.ndim):
-        n = grid.shape[axis]
-        lower = index.take(np.arange(n - 1), axis=axis).ravel()
-        upper = index.take(np.arange(1, n), axis=axis).ravel()
-        up = np.asarray(q[upper, lower]).ravel()  # K_{lower -> upper}
-        down = np.asarray(q[lower, upper]).ravel()  # K_{upper -> lower}
+    coo = sps.coo_matrix(chain.q)
+    off = coo.row != coo.col
+    to, frm, k = coo.row[off], coo.col[off], coo.data[off]  # jump frm -> to at rate k
+    flux = weights[frm] * backward[frm] * k * forward[to]
+    rate_out = float(flux[start[frm] & ~start[to]].sum() - flux[start[to] & ~start[frm]].sum())
+    rate_in = float(flux[target[to] & ~target[frm]].sum() - flux[target[frm] & ~target[to]].sum())
+    grid = chain.grid
+    current = np.zeros((grid.ndim, grid.size))
+    for axis, (lower, upper) in enumerate(chain.pairs):
+        up = np.asarray(chain.q[upper, lower]).ravel()
+        down = np.asarray(chain.q[lower, upper]).ravel()
         net = weights[lower] * backward[lower] * up * forward[upper] - weights[upper] * backward[upper] * down * forward[lower]
-        rate_out += float(np.sum(net[start[lower] & ~start[upper]]) - np.sum(net[start[upper] & ~start[lower]]))
-        rate_in += float(np.sum(net[target[upper] & ~target[lower]]) - np.sum(net[target[lower] & ~target[upper]]))
-        face = net.reshape(index.take(np.arange(n - 1), axis=axis).shape)
-        pad = [(0, 0)] * grid.ndim
-        pad[axis] = (1, 0)
-        before = np.pad(face, pad)
-        pad[axis] = (0, 1)
-        current[axis] = 0.5 * (before + np.pad(face, pad))
+        np.add.at(current[axis], lower, 0.5 * net)
+        np.add.at(current[axis], upper, 0.5 * net)
     total = np.abs(current).max()
-    return (current / total if total > 0 else current), rate_out, rate_in
+    current = current / total if total > 0 else current
+    return current.reshape((grid.ndim,) + grid.shape), rate_out, rate_in
 
 
-def mfpt_log_from_basin(
-    q: sps.spmatrix, log_pi: np.ndarray, basin: np.ndarray, target: np.ndarray, leak: np.ndarray, solver: str = "superlu"
-) -> tuple[float, np.ndarray]:
+def mfpt_log_from_basin(chain: MarkovChain, basin: np.ndarray, target: np.ndarray, solver: str = "superlu") -> tuple[float, np.ndarray]:
     r"""Natural log of :math:`\sum_i\pi_ih_i / \mathrm{cap}(A, B)` for a basin :math:`A` (potential theory).
 
-    This is the mean time to reach :math:`B` started from the equilibrium measure on :math:`A`
-    (Bovier–Eckhoff–Gayrard–Klein). With :math:`A` a region (not a single cell) every free cell
-    is anchored by Dirichlet data on both sides, and the committor keeps full *relative* precision
-    (measured 1e-12 where h ~ 1e-33 at barrier/T = 70); the capacity is the committor current
-    across the cut h = 1/2, where the h-differences are O(1). Returns the log and the committor.
+    The mean time to reach :math:`B` from the equilibrium measure on :math:`A`
+    (Bovier–Eckhoff–Gayrard–Klein; needs detailed balance). The capacity is the committor
+    current across the cut :math:`h = 1/2`, where the committor differences are O(1), plus
+    what leaves through absorbing faces on the basin's side. Returns the log and the committor.
     """
-    h = committor(q, basin, target, leak, 0.0, solver)
-    shift = log_pi.max()
-    weights = np.exp(log_pi - shift)
-    log_population = float(np.log(weights @ h) + shift)
+    log_pi = chain.log_pi
+    if log_pi is None:
+        raise InputError("potential theory needs detailed balance, which this chain lacks")
+    h = committor(chain, basin, target, 0.0, solver)
+    with np.errstate(divide="ignore"):
+        log_population = _logsumexp(log_pi + np.log(h))
     inside = (h > 0.5) | basin
-    coo = sps.coo_matrix(q)
+    coo = sps.coo_matrix(chain.q)
     cross = inside[coo.col] & ~inside[coo.row] & (coo.row != coo.col)  # K_{col -> row}, col inside
-    flux = float(np.sum(weights[coo.col[cross]] * coo.data[cross] * (h[coo.col[cross]] - h[coo.row[cross]])))
-    flux += float(np.sum(weights[inside] * leak[inside] * h[inside]))  # out through absorbing faces
-    if not flux > 0:
+    frm, to, k = coo.col[cross], coo.row[cross], coo.data[cross]
+    leaking = inside & (chain.leak > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.concatenate([log_pi[frm] + np.log(k * (h[frm] - h[to])), log_pi[leaking] + np.log(chain.leak[leaking] * h[leaking])])
+    flux = _logsumexp(terms[np.isfinite(terms)]) if np.isfinite(terms).any() else -np.inf
+    if not np.isfinite(flux):
         raise InputError("the target cannot be reached from the start")
-    return log_population - float(np.log(flux) + shift), h
+    return log_population - flux, h
 
 
-def face_leak(q: sps.spmatrix, grid: Grid, absorbing_sides: Sequence[tuple[bool, bool]]) -> np.ndarray:
-    """Rate of leaving the grid through absorbing faces, per cell (zero away from them).
+def _logsumexp(values: np.ndarray) -> float:
+    """log(sum(exp(values))) without overflow or underflow."""
+    top = float(np.max(values))
+    return top + float(np.log(np.sum(np.exp(values - top)))) if np.isfinite(top) else top
 
-    Taken as minus the column sums of ``q`` but only in cells that touch an absorbing face:
-    elsewhere the column sums are round-off (~1e-13 of the diagonal), which must not be
-    mistaken for a leak when the rates of interest are far smaller.
-    """
-    touching = np.zeros(grid.shape, bool)
-    for axis, (lower, upper) in enumerate(absorbing_sides):
-        index = [slice(None)] * grid.ndim
-        for flag, end in ((lower, 0), (upper, -1)):
-            if flag:
-                index[axis] = end
-                touching[tuple(index)] = True
-    leak = np.zeros(grid.size)
-    cells = touching.ravel()
-    leak[cells] = np.maximum(-np.asarray(q[:, cells].sum(axis=0)).ravel(), 0.0)
-    return leak
-
-
-def region_mask(grid: Grid, region: str | np.ndarray | None, what: str) -> np.ndarray:
-    """Flat boolean mask of the cells in ``region``: a condition such as ``"x >= 1"`` (parsed safely,
-    evaluated at cell centres), a boolean array of the grid shape, or None (no cell)."""
-    if region is None:
-        return np.zeros(grid.size, bool)
-    if isinstance(region, str):
-        condition = parse_condition(region, grid.names)
-        used = sorted(s.name for s in condition.free_symbols)
-        fn = sp.lambdify([sp.Symbol(v, real=True) for v in used], condition, modules="numpy")
-        mesh = dict(zip(grid.names, grid.mesh()))
-        mask = np.broadcast_to(np.asarray(fn(*(mesh[v] for v in used)), dtype=bool), grid.shape).ravel()
-    else:
-        mask = np.asarray(region, dtype=bool)
-        if mask.shape not in (grid.shape, (grid.size,)):
-            raise InputError(f"{what} mask has shape {mask.shape}, expected the grid shape {grid.shape}")
-        mask = mask.ravel()
-    if not mask.any():
-        raise InputError(f"{what} region {region!r} contains no cell centre of the grid")
-    return mask.copy()
-
-
-def imprecise(tau: np.ndarray, q: sps.spmatrix) -> bool:
-    """Whether a direct backward solve is in the regime where it loses digits."""
-    scale = float(np.abs(q.diagonal()).max())
-    return not np.all(np.isfinite(tau)) or np.nanmax(np.abs(tau)) * scale > DIRECT_PRECISION_LIMIT
-
-
-def warn_if_imprecise(tau: np.ndarray, q: sps.spmatrix) -> None:
-    """Warn when a direct backward solve is in the regime where it loses digits."""
-    if imprecise(tau, q):
-        warnings.warn(
-            "the mean first-passage times are so long compared with the fastest jump rate that the direct "
-            "backward solve loses digits; escape_rate(..., methods=('committor',)) keeps them",
-            FPSolverWarning,
-            stacklevel=3,
-        )
-
-
-def start_cells(grid: Grid, start: Sequence[float]) -> tuple[list[int], np.ndarray]:
-    """Flat indices of the cell centres around ``start`` and their multilinear interpolation weights."""
-    point = np.asarray(start, dtype=float).ravel()
-    if point.size != grid.ndim:
-        raise InputError(f"start needs {grid.ndim} coordinate(s), got {point.tolist()}")
-    grid.locate(point)  # raises when outside
-    lower, fractions = [], []
-    for ax, value in zip(grid, point):
-        c = ax.centers
-        k = int(np.clip(np.searchsorted(c, value) - 1, 0, ax.n - 2))
-        lower.append(k)
-        fractions.append(float(np.clip((value - c[k]) / (c[k + 1] - c[k]), 0.0, 1.0)))
-    cells, weights = [], []
-    for corner in np.ndindex(*(2,) * grid.ndim):
-        w = np.prod([f if bit else 1.0 - f for f, bit in zip(fractions, corner)])
-        if w > 0:
-            cells.append(int(np.ravel_multi_index(tuple(k + bit for k, bit in zip(lower, corner)), grid.shape)))
-            weights.append(w)
-    return cells, np.array(weights)

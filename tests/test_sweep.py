@@ -35,9 +35,9 @@ def test_temperature_sweep_stacks_runs_along_temperature(tmp_path):
     assert run.is_sweep and len(run.runs) == 3
     out, ds = run_file(run)
     ds = xr.open_dataset(out)
-    assert ds["escape_rate"].dims == ("temperature", "method")
+    assert ds["escape_rate"].dims == ("temperature", "estimator")
     np.testing.assert_allclose(ds["temperature"].values, [0.1, 0.05, 0.025])
-    ratio = (ds["escape_rate"].sel({"method": "mfpt"}) / ds["kramers_rate"]).values
+    ratio = (ds["escape_rate"].sel(estimator="mfpt") / ds["kramers_rate"]).values
     assert np.all(np.diff(ratio) > 0) and ratio[-1] < 1  # approaches 1 from below as T falls
     assert ds["mfpt"].dims == ("temperature", "x") and ds["escape_rate"].attrs["units"]
     assert "model_temperature" not in ds.attrs and "model.temperature" in ds.attrs["sweep"]
@@ -47,7 +47,7 @@ def test_temperature_sweep_stacks_runs_along_temperature(tmp_path):
 def test_zip_sweep_over_two_keys_uses_a_run_dimension(tmp_path):
     sweep = "sweep:\n  mode: zip\n  model.temperature: [0.1, 0.05]\n  grid.x.n: [300, 500]\n"
     ds = compute_runs(load_runs(_write(tmp_path, sweep), tmp_path / "o.nc"))
-    assert ds["escape_rate"].dims == ("run", "method")
+    assert ds["escape_rate"].dims == ("run", "estimator")
     assert list(ds["grid_x_n"].values) == [300, 500]
 
 

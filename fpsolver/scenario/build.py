@@ -28,7 +28,8 @@ from ..initial import gaussian
 from ..landscapes import LIBRARY, Landscape, library
 from ..linalg import SOLVERS
 from ..models import Overdamped
-from ..escape import ESCAPE_METHODS, dividing_plane
+from ..escape import ESCAPE_METHODS
+from ..transient import dividing_plane
 from ..problem import FokkerPlanck
 from ..stepping import SCHEMES, steps_for
 from .schema import ExpressionLandscape, Scenario
@@ -252,7 +253,7 @@ def _check_rate_tasks(spec: Scenario, located: Located, problem: FokkerPlanck) -
     dividing surface, checked on the real grid."""
     if spec.tasks.evolve is not None and spec.tasks.evolve.surface is not None:
         with _at(located, ("tasks", "evolve", "surface")):
-            dividing_plane(problem, spec.tasks.evolve.surface)
+            dividing_plane(problem.model.landscape, problem.grid, spec.tasks.evolve.surface)
     for name in ("mfpt", "escape_rate"):
         task = getattr(spec.tasks, name)
         if task is None:
