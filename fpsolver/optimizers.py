@@ -48,7 +48,7 @@ import sympy as sp
 
 from .errors import FPSolverWarning, InputError
 from .landscapes import Landscape
-from .models import CONVENTIONS, Convention, Overdamped
+from .models import CONVENTIONS, Convention, Inertial, Overdamped
 from .noise import HessianNoise, NoiseModel, WhiteNoise, field_spec
 
 __all__ = [
@@ -115,6 +115,18 @@ def _bounded_update_check(beta1: float, beta2: float, name: str) -> None:
             FPSolverWarning,
             stacklevel=3,
         )
+
+
+def _diagonal_matrix(values: np.ndarray) -> np.ndarray:
+    """Stack per-direction values (n, *shape) into diagonal matrices (n, n, *shape)."""
+    out = np.zeros((values.shape[0],) + values.shape)
+    for i in range(values.shape[0]):
+        out[i, i] = values[i]
+    return out
+
+
+def _origin(variables: Sequence[str]) -> dict[str, np.ndarray]:
+    return {v: np.zeros(1) for v in variables}
 
 
 def _softplus(x: np.ndarray, sharpness: float) -> np.ndarray:
@@ -208,8 +220,8 @@ class Optimizer(ABC):
         dynamics: Dynamics = "overdamped",
         convention: Convention = "ito",
         freeze_at: Sequence[float] | None = None,
-    ) -> Overdamped:
-        r"""The continuous-time model of this optimizer on ``landscape``.
+    ) -> Overdamped | Inertial:
+        r"""The continuous-time model of this optimizer on ``landscape``, in SGD time t = kη.
 
         Parameters
         ----------
@@ -220,22 +232,22 @@ class Optimizer(ABC):
         dynamics
             ``"overdamped"``: :class:`~fpsolver.models.Overdamped` with mobility
             :math:`A = \beta_3 P/(1-\beta_1)` and diffusion :math:`A D A^\top`,
-            :math:`D = (\eta/2)C`. ``"inertial"`` (phase space) is not available yet.
+            :math:`D = (\eta/2)C` (the large-damping limit for momentum methods).
+            ``"inertial"``: :class:`~fpsolver.models.Inertial` with per-direction
+            :math:`M = \eta/(\beta_3 P)`, :math:`\gamma = (1-\beta_1)/\eta`,
+            :math:`D = (\eta/2)\operatorname{diag}C` (needs diagonal noise; grid axes are the
+            variables, then one velocity axis each).
         convention
-            Stochastic calculus for θ-dependent D; Itô (default) is the small-η limit.
+            Stochastic calculus for θ-dependent D in the overdamped model; Itô (default) is
+            the small-η limit. The phase-space model has no such choice.
         freeze_at
             Evaluate the adaptive coefficients (P, β₁) at this fixed θ* instead of at θ
             (the linearisation about a minimum; C(θ) stays θ-dependent).
-
-        Returns
-        -------
-        Overdamped
-            In SGD time t = kη.
         """
-        if dynamics == "inertial":
-            raise InputError(f"{self.name}: dynamics='inertial' needs the phase-space Inertial model, which is not available yet")
-        if dynamics != "overdamped":
-            raise InputError(f"{self.name}: dynamics must be 'overdamped' or 'inertial', got {dynamics!r}")
+        try:
+            build = self._BUILDERS[dynamics]
+        except (KeyError, TypeError):
+            raise InputError(f"{self.name}: dynamics must be one of {', '.join(self._BUILDERS)}, got {dynamics!r}") from None
         if convention not in CONVENTIONS:
             raise InputError(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
         noise = self.resolve_noise(noise)
@@ -246,17 +258,15 @@ class Optimizer(ABC):
             frozen = np.asarray(freeze_at, dtype=float)
             if frozen.shape != (len(landscape.variables),) or not np.all(np.isfinite(frozen)):
                 raise InputError(f"freeze_at needs {len(landscape.variables)} finite numbers, got {freeze_at!r}")
+        return getattr(self, build)(landscape, noise, convention, frozen)
+
+    def _overdamped_model(self, landscape: Landscape, noise: NoiseModel, convention: Convention, frozen: np.ndarray | None) -> Overdamped:
         loss = self.training_landscape(landscape)
         variables = landscape.variables
-        diagonal = noise.is_diagonal(landscape)
         eta = self.lr
 
         def mobility(points: Points) -> np.ndarray:
-            a = self.mobility(landscape, noise, points, frozen)
-            out = np.zeros((a.shape[0],) + a.shape)
-            for i in range(a.shape[0]):
-                out[i, i] = a[i]
-            return out
+            return _diagonal_matrix(self.mobility(landscape, noise, points, frozen))
 
         def diffusion(points: Points) -> np.ndarray:
             a = self.mobility(landscape, noise, points, frozen)
@@ -266,9 +276,37 @@ class Optimizer(ABC):
         if self.adaptive_mobility:
             mobility_spec: Any = field_spec(mobility, variables, diagonal=True)
         else:
-            origin = {v: np.zeros(1) for v in variables}
-            mobility_spec = float(self.mobility(landscape, noise, origin)[0, 0])
-        return Overdamped(loss, diffusion=field_spec(diffusion, variables, diagonal), mobility=mobility_spec, convention=convention)
+            mobility_spec = float(self.mobility(landscape, noise, _origin(variables))[0, 0])
+        return Overdamped(loss, diffusion=field_spec(diffusion, variables, noise.is_diagonal(landscape)), mobility=mobility_spec, convention=convention)
+
+    def _inertial_model(self, landscape: Landscape, noise: NoiseModel, convention: Convention, frozen: np.ndarray | None) -> Inertial:
+        if not noise.is_diagonal(landscape):
+            raise InputError(f"{self.name}: the inertial model takes one diffusion per direction; {noise!r} has off-diagonal covariance here")
+        loss = self.training_landscape(landscape)
+        variables = landscape.variables
+        eta = self.lr
+
+        def mass(points: Points) -> np.ndarray:
+            _, b3, p = self._coefficients(landscape, noise, points, frozen)
+            return _diagonal_matrix(eta / (b3 * p))
+
+        def damping(points: Points) -> np.ndarray:
+            b1, _, _ = self._coefficients(landscape, noise, points, frozen)
+            return _diagonal_matrix((1.0 - b1) / eta)
+
+        def diffusion(points: Points) -> np.ndarray:
+            return 0.5 * eta * noise.covariance(landscape, points, self.batch_size)
+
+        if self.adaptive and frozen is None:
+            mass_spec: Any = field_spec(mass, variables, diagonal=True)
+            damping_spec: Any = field_spec(damping, variables, diagonal=True)
+        else:
+            origin = _origin(variables)
+            mass_spec = [float(m) for m in np.diagonal(mass(origin)[..., 0])]
+            damping_spec = [float(g) for g in np.diagonal(damping(origin)[..., 0])]
+        return Inertial(loss, mass=mass_spec, damping=damping_spec, diffusion=field_spec(diffusion, variables, diagonal=True))
+
+    _BUILDERS: ClassVar[dict[str, str]] = {"overdamped": "_overdamped_model", "inertial": "_inertial_model"}
 
     # Discrete rule ----------------------------------------------------------------------
     def init_state(self, theta: np.ndarray) -> State:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import fpsolver as fp
+from fpsolver import theory
 from fpsolver.errors import FPSolverWarning, InputError
 from fpsolver.noise import HessianNoise
 from fpsolver.optimizers import (
@@ -173,7 +174,7 @@ def test_refused_continuous_models():
         AdamW(0.01, weight_decay=0.1).model(land)
     with pytest.raises(InputError, match="no continuous-time model"):
         SAMSGrad(0.01).model(land)
-    with pytest.raises(InputError, match="dynamics"):
+    with pytest.raises(InputError, match="dynamics must be one of"):
         SGD(0.01).model(land, dynamics="underdamped")
     with pytest.raises(InputError, match="noise"):
         GDNoise(0.01, 1.0).model(land, noise=HessianNoise())
@@ -245,3 +246,53 @@ def test_sadam_first_step_uses_softplus_of_sqrt_v():
     sqrt_v = np.sqrt(0.001) * g
     expected = -0.1 * np.sqrt(0.001) / 0.1 * 0.1 * g / (np.log1p(np.exp(50 * sqrt_v)) / 50)
     assert new[0, 0] == pytest.approx(expected, rel=1e-13)
+
+
+# Inertial (phase-space) maps ---------------------------------------------------------------------
+PHASE_GRID = fp.Grid.uniform(x=(-1.0, 1.0, 8), y=(-1.0, 1.0, 8), u=(-300.0, 300.0, 8), w=(-300.0, 300.0, 8))
+
+
+@pytest.mark.parametrize(
+    "optimizer, kind, hyper",
+    [
+        (Momentum(ETA, B), "momentum", {}),
+        (Momentum(ETA, B, form="ema"), "momentum", {"form": "ema"}),
+        (Adam(ETA, B, eps=0.0), "adam", {}),
+        (Adai(ETA, B), "adai", {}),
+        (SGD(ETA, B), "sgd", {}),
+    ],
+)
+def test_inertial_map_has_the_temperature_of_the_theory_table(optimizer, kind, hyper):
+    """T = D/(γM) with M = η/(β₃P), γ = (1−β₁)/η, D = (η/2)C equals THEORY §3's temperature in every direction."""
+    h = np.array([2.0, 0.5])
+    model = optimizer.model(fp.Landscape.quadratic(h), EXACT_NOISE, dynamics="inertial", freeze_at=[0.0, 0.0])
+    coeffs = model.on(PHASE_GRID)
+    at_min = {"x": np.zeros(1), "y": np.zeros(1)}
+    np.testing.assert_allclose(coeffs.temperature(at_min)[:, 0], theory.optimizer_temperature(kind, h, ETA, B, **hyper), rtol=1e-8)
+    np.testing.assert_allclose(coeffs.damping(at_min)[:, 0] * coeffs.mass(at_min)[:, 0], 1 / optimizer.mobility(fp.Landscape.quadratic(h), EXACT_NOISE, at_min)[:, 0], rtol=1e-12)
+
+
+def test_pytorch_momentum_inertial_coefficients():
+    model = Momentum(0.1, 8, beta1=0.9).model(fp.Landscape.quadratic([2.0, 0.5]), EXACT_NOISE, dynamics="inertial")
+    coeffs = model.on(PHASE_GRID)
+    pts = {"x": np.array([0.3]), "y": np.array([-0.2])}
+    np.testing.assert_allclose(coeffs.mass(pts)[:, 0], [0.1, 0.1])
+    np.testing.assert_allclose(coeffs.damping(pts)[:, 0], [1.0, 1.0])
+    np.testing.assert_allclose(coeffs.diffusion(pts)[:, 0], 0.05 * np.array([2.0, 0.5]) / 8, rtol=1e-8)
+
+
+def test_adai_inertial_mass_follows_the_adaptive_inertia():
+    """v̂ ∝ (1, 9) at the minimum: β₁ = (0.98, 0.82), so M = η/(1−β₁) = η·(50, 5.556), γ = (1−β₁)/η."""
+    eta = 0.1
+    model = Adai(eta, 2).model(fp.Landscape.quadratic([1.0, 9.0]), HessianNoise(delta=1e-12), dynamics="inertial")
+    coeffs = model.on(PHASE_GRID)
+    at_min = {"x": np.zeros(1), "y": np.zeros(1)}
+    np.testing.assert_allclose(coeffs.mass(at_min)[:, 0], eta / np.array([0.02, 0.18]), rtol=1e-9)
+    np.testing.assert_allclose(coeffs.damping(at_min)[:, 0], np.array([0.02, 0.18]) / eta, rtol=1e-9)
+
+
+def test_inertial_map_needs_diagonal_noise():
+    c, s = np.cos(0.5), np.sin(0.5)
+    land = fp.Landscape.quadratic(np.array([[c, -s], [s, c]]) @ np.diag([2.0, 1.0]) @ np.array([[c, s], [-s, c]]))
+    with pytest.raises(InputError, match="off-diagonal"):
+        Momentum(0.1).model(land, dynamics="inertial")
