@@ -233,7 +233,22 @@ class CovarianceNoise(NoiseModel):
 NOISES: dict[str, type[NoiseModel]] = {"white": WhiteNoise, "hessian": HessianNoise, "covariance": CovarianceNoise}
 
 
-def field_spec(function: CovarianceFunction, variables: Sequence[str], diagonal: bool) -> list[Any]:
+class _Entry:
+    """One entry (i, j) of a matrix function, called with the axis coordinates by name."""
+
+    def __init__(self, function: CovarianceFunction, variables: tuple[str, ...], i: int, j: int, label: str):
+        self.function, self.variables, self.i, self.j, self.label = function, variables, i, j, label
+
+    def __call__(self, **coords: np.ndarray) -> np.ndarray:
+        if tuple(coords) != self.variables:
+            raise InputError(f"the grid's position axes {list(coords)} must be the landscape variables {list(self.variables)}, in this order")
+        return self.function(coords)[self.i, self.j]
+
+    def __repr__(self) -> str:
+        return f"{self.label}[{self.i}][{self.j}]"
+
+
+def field_spec(function: CovarianceFunction, variables: Sequence[str], diagonal: bool, label: str = "field") -> list[Any]:
     r"""A :class:`~fpsolver.fields.MatrixField` spec for a matrix function of θ.
 
     Parameters
@@ -246,6 +261,8 @@ def field_spec(function: CovarianceFunction, variables: Sequence[str], diagonal:
         this order (checked on every call, since a reordering would permute entries).
     diagonal
         Give a diagonal spec (length-``n`` list) instead of an ``n``-by-``n`` one.
+    label
+        Name shown for each entry in model descriptions (output metadata).
 
     Returns
     -------
@@ -254,19 +271,8 @@ def field_spec(function: CovarianceFunction, variables: Sequence[str], diagonal:
         share one callable, as MatrixField's symmetry check requires.
     """
     variables = tuple(variables)
-
-    def entry(i: int, j: int) -> Callable[..., np.ndarray]:
-        def value(**coords: np.ndarray) -> np.ndarray:
-            if tuple(coords) != variables:
-                raise InputError(
-                    f"the grid's position axes {list(coords)} must be the landscape variables {list(variables)}, in this order"
-                )
-            return function(coords)[i, j]
-
-        return value
-
     n = len(variables)
     if diagonal:
-        return [entry(i, i) for i in range(n)]
-    shared = {(i, j): entry(i, j) for i in range(n) for j in range(i, n)}
+        return [_Entry(function, variables, i, i, label) for i in range(n)]
+    shared = {(i, j): _Entry(function, variables, i, j, label) for i in range(n) for j in range(i, n)}
     return [[shared[(min(i, j), max(i, j))] for j in range(n)] for i in range(n)]

@@ -213,6 +213,30 @@ class Optimizer(ABC):
         b1, b3, p = self._coefficients(landscape, noise, points, freeze_at)
         return b3 * p / (1.0 - b1)
 
+    def overdamped_parameter(self, landscape: Landscape, noise: NoiseModel, points: Points, freeze_at: np.ndarray | None = None) -> np.ndarray:
+        r"""Per direction :math:`4\eta\beta_3 P_i |H_{ii}|/(1-\beta_{1,i})^2`, shape ``(n, *shape)``.
+
+        The overdamped model needs it ≪ 1: the damping time 1/γ (momentum) and the step η
+        (discrete time) short against the drift time 1/(A|H|). For SGD it is 4η|H|.
+        """
+        b1, b3, p = self._coefficients(landscape, noise, points, freeze_at)
+        hess = self.training_landscape(landscape).hessian(**{v: points[v] for v in landscape.variables})
+        return 4 * self.lr * b3 * p * np.abs(np.einsum("ii...->i...", hess)) / (1.0 - b1) ** 2
+
+    def check_overdamped(self, landscape: Landscape, noise: NoiseModel | None, points: Points, limit: float = 0.5, freeze_at: Sequence[float] | None = None) -> float:
+        """Warn (:class:`~fpsolver.errors.FPSolverWarning`) where :meth:`overdamped_parameter` exceeds ``limit``; return its maximum."""
+        frozen = None if freeze_at is None else np.asarray(freeze_at, dtype=float)
+        worst = float(np.max(self.overdamped_parameter(landscape, self.resolve_noise(noise), points, frozen)))
+        if worst > limit:
+            warnings.warn(
+                f"{self.name}: the overdamped model needs 4*lr*beta3*P*|H|/(1-beta1)**2 << 1, but it reaches {worst:.3g} "
+                "at the points checked: discrete-time and inertial effects are not small there (rates and saddle escape are "
+                "off; stationary variances of a quadratic are not); lower lr or use dynamics='inertial'",
+                FPSolverWarning,
+                stacklevel=2,
+            )
+        return worst
+
     def model(
         self,
         landscape: Landscape,
@@ -274,10 +298,11 @@ class Optimizer(ABC):
             return 0.5 * eta * a[:, None] * c * a[None, :]
 
         if self.adaptive_mobility:
-            mobility_spec: Any = field_spec(mobility, variables, diagonal=True)
+            mobility_spec: Any = field_spec(mobility, variables, diagonal=True, label=f"{self!r} mobility")
         else:
             mobility_spec = float(self.mobility(landscape, noise, _origin(variables))[0, 0])
-        return Overdamped(loss, diffusion=field_spec(diffusion, variables, noise.is_diagonal(landscape)), mobility=mobility_spec, convention=convention)
+        diffusion_spec = field_spec(diffusion, variables, noise.is_diagonal(landscape), label=f"{self!r} with {noise!r}: diffusion")
+        return Overdamped(loss, diffusion=diffusion_spec, mobility=mobility_spec, convention=convention)
 
     def _inertial_model(self, landscape: Landscape, noise: NoiseModel, convention: Convention, frozen: np.ndarray | None) -> Inertial:
         if not noise.is_diagonal(landscape):
@@ -298,13 +323,14 @@ class Optimizer(ABC):
             return 0.5 * eta * noise.covariance(landscape, points, self.batch_size)
 
         if self.adaptive and frozen is None:
-            mass_spec: Any = field_spec(mass, variables, diagonal=True)
-            damping_spec: Any = field_spec(damping, variables, diagonal=True)
+            mass_spec: Any = field_spec(mass, variables, diagonal=True, label=f"{self!r} mass")
+            damping_spec: Any = field_spec(damping, variables, diagonal=True, label=f"{self!r} damping")
         else:
             origin = _origin(variables)
             mass_spec = [float(m) for m in np.diagonal(mass(origin)[..., 0])]
             damping_spec = [float(g) for g in np.diagonal(damping(origin)[..., 0])]
-        return Inertial(loss, mass=mass_spec, damping=damping_spec, diffusion=field_spec(diffusion, variables, diagonal=True))
+        diffusion_spec = field_spec(diffusion, variables, diagonal=True, label=f"{self!r} with {noise!r}: diffusion")
+        return Inertial(loss, mass=mass_spec, damping=damping_spec, diffusion=diffusion_spec)
 
     _BUILDERS: ClassVar[dict[str, str]] = {"overdamped": "_overdamped_model", "inertial": "_inertial_model"}
 
