@@ -296,3 +296,15 @@ def test_inertial_map_needs_diagonal_noise():
     land = fp.Landscape.quadratic(np.array([[c, -s], [s, c]]) @ np.diag([2.0, 1.0]) @ np.array([[c, s], [-s, c]]))
     with pytest.raises(InputError, match="off-diagonal"):
         Momentum(0.1).model(land, dynamics="inertial")
+
+
+def test_overdamped_parameter_values_and_warning():
+    """4ηβ₃P|H|/(1−β₁)²: SGD 4ηH; PyTorch momentum 4ηH/(1−β₁)²; EMA momentum 4ηH/(1−β₁)."""
+    land = fp.Landscape.quadratic([2.0])
+    at = {"x": np.zeros(1)}
+    assert SGD(0.01).overdamped_parameter(land, EXACT_NOISE, at)[0, 0] == pytest.approx(0.08)
+    assert Momentum(0.01).overdamped_parameter(land, EXACT_NOISE, at)[0, 0] == pytest.approx(8.0)
+    assert Momentum(0.01, form="ema").overdamped_parameter(land, EXACT_NOISE, at)[0, 0] == pytest.approx(0.8)
+    assert SGD(0.01).check_overdamped(land, EXACT_NOISE, at) == pytest.approx(0.08)
+    with pytest.warns(FPSolverWarning, match="dynamics='inertial'"):
+        Momentum(0.01).check_overdamped(land, EXACT_NOISE, at)

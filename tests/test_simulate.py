@@ -68,16 +68,18 @@ def test_saddle_msd_of_sgd_matches_the_discrete_linear_growth():
 def test_gd_noise_escape_time_agrees_with_the_pde_mfpt_at_small_lr():
     """Cubic well (barrier 1 at x = 1), uniform T = ησ²/2 = 0.5; target x ≥ 1.5, beyond which L falls steeply.
 
-    The PDE MFPT (1-D exact birth–death formula, 700 cells) and the ensemble's 95 % interval
-    must overlap: the discrete-time bias at η = 0.01 is O(η) relative (measured ~2 % at ΔL/T = 4).
+    The PDE MFPT (1-D exact birth–death formula, 700 cells, 4e-4 from the 4000-cell value) must
+    lie in the ensemble's 95 % interval (±4 %) widened by 1 %. The discrete-time bias was
+    measured at +3 to +8 % for η = 0.01 (three seeds, 4000 particles) and within ±2 % for
+    η = 0.005 and 0.0025, hence η = 0.005 here.
     """
-    eta = 0.01
+    eta = 0.005
     opt = GDNoise(eta, sigma=np.sqrt(2 * 0.5 / eta))
     land = fp.Landscape.cubic_well()
-    ds = escape_times(opt, land, [0.0], "x >= 1.5", particles=2000, max_iterations=50_000, seed=3)
+    ds = escape_times(opt, land, [0.0], "x >= 1.5", particles=2000, max_iterations=100_000, seed=3)
     tau = fp.FokkerPlanck(opt.model(land), fp.Grid.uniform(x=(-1.5, 2.0, 700))).mfpt(start=[0.0], target="x >= 1.5")
     low, high = ds.mean_escape_time_ci.values
-    slack = 0.02 * tau
+    slack = 0.01 * tau
     assert low - slack < tau < high + slack
     assert float(ds.escaped_fraction) == 1.0
     assert ds.survival.values[0] == 1.0 and ds.survival.values[-1] == 0.0
