@@ -10,13 +10,14 @@ minibatch gradient :math:`g = \nabla L + \xi` has noise covariance
 Every noise model here gives :math:`\Sigma`; :meth:`NoiseModel.covariance` divides by the
 batch size, which belongs to the optimizer (:mod:`fpsolver.optimizers`).
 
-=====================  ===============================================================
-model                  per-sample covariance :math:`\Sigma(\theta)`
-=====================  ===============================================================
-:class:`WhiteNoise`    :math:`\sigma^2 I`
-:class:`HessianNoise`  :math:`|H(\theta)| + \delta I`, :math:`|H| = V|\Lambda|V^\top`
-:class:`CovarianceNoise` a symmetric matrix of expressions in θ
-=====================  ===============================================================
+========================  ===============================================================
+model                     per-sample covariance :math:`\Sigma(\theta)`
+========================  ===============================================================
+:class:`WhiteNoise`       :math:`\sigma^2 I`
+:class:`HessianNoise`     :math:`|H(\theta)| + \delta I`, :math:`|H| = V|\Lambda|V^\top`
+:class:`CovarianceNoise`  a symmetric matrix of expressions in θ
+:class:`EmpiricalNoise`   :math:`\overline{\nabla\ell\nabla\ell^\top} - \nabla L\nabla L^\top` from a per-sample loss and data
+========================  ===============================================================
 
 :class:`HessianNoise` is the near-minimum approximation :math:`C \approx H/B` (Xie, Sato,
 Sugiyama, ICLR 2021) extended to the whole landscape with :math:`|H|` (positive
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,7 +44,7 @@ from .errors import InputError
 from .expressions import lambdify, parse_expression
 from .landscapes import Landscape
 
-__all__ = ["NoiseModel", "WhiteNoise", "HessianNoise", "CovarianceNoise", "NOISES", "field_spec"]
+__all__ = ["NoiseModel", "WhiteNoise", "HessianNoise", "CovarianceNoise", "EmpiricalNoise", "NOISES", "field_spec"]
 
 Points = Mapping[str, np.ndarray]
 CovarianceFunction = Callable[[Points], np.ndarray]
@@ -229,8 +231,122 @@ class CovarianceNoise(NoiseModel):
         return f"CovarianceNoise({self.matrix!r})"
 
 
+class EmpiricalNoise(NoiseModel):
+    r"""Gradient noise, and the loss itself, from a per-sample loss and a data set.
+
+    With a per-sample loss :math:`\ell(\theta; z)` and data rows :math:`z_1, \dots, z_N`,
+
+    .. math::
+
+        L(\theta) = \frac1N\sum_r \ell(\theta; z_r), \qquad
+        \Sigma(\theta) = \frac1N\sum_r \nabla\ell_r\nabla\ell_r^\top - \nabla L\,\nabla L^\top,
+
+    so :math:`C = \Sigma/B` is the covariance of a minibatch of B samples drawn with
+    replacement. Gradients of ℓ are exact (symbolic); :attr:`landscape` is L as a
+    :class:`~fpsolver.landscapes.Landscape` (the mean written out symbolically, so keep N
+    to a few thousand rows).
+
+    Parameters
+    ----------
+    loss
+        ℓ as an expression in the parameters and data column names, e.g.
+        ``"log(1 + exp(-y*(w*x + b)))"``.
+    data
+        A ``.csv`` file with a header row, a ``.npz`` file (one array per column), or a
+        mapping of column name -> 1-D array.
+    parameters
+        The parameter names (the landscape's variables, in order); every other name in
+        ``loss`` must be a data column.
+    """
+
+    #: Rows × points evaluated at once (bounds the memory of one gradient evaluation).
+    CHUNK = 2_000_000
+
+    def __init__(self, loss: str, data: str | Path | Mapping[str, Sequence[float]], parameters: Sequence[str]):
+        self.parameters = tuple(parameters)
+        if not self.parameters:
+            raise InputError("EmpiricalNoise needs at least one parameter name")
+        try:
+            expr = parse_expression(loss)
+        except InputError as exc:
+            raise InputError(f"EmpiricalNoise loss: {exc}") from None
+        names = sorted(s.name for s in expr.free_symbols)
+        unused = [p for p in self.parameters if p not in names]
+        if unused:
+            raise InputError(f"EmpiricalNoise: the loss does not depend on the parameters {unused}")
+        self.source = str(data) if not isinstance(data, Mapping) else "<mapping>"
+        table = _read_columns(data)
+        self.columns = tuple(n for n in names if n not in self.parameters)
+        missing = [c for c in self.columns if c not in table]
+        if missing:
+            raise InputError(f"EmpiricalNoise: the loss uses {missing}, which are not parameters {list(self.parameters)} nor columns {sorted(table)} of {self.source}")
+        values = [np.asarray(table[c], dtype=float) for c in self.columns]
+        if values and len({v.shape for v in values}) != 1 or any(v.ndim != 1 for v in values):
+            raise InputError(f"EmpiricalNoise: the data columns {list(self.columns)} must be 1-D and of one length")
+        bad = [c for c, v in zip(self.columns, values) if not np.all(np.isfinite(v))]
+        if bad:
+            raise InputError(f"EmpiricalNoise: data columns {bad} of {self.source} contain NaN or infinite values")
+        self.rows = np.stack(values) if values else np.zeros((0, 1))
+        if self.rows.shape[1] == 0:
+            raise InputError(f"EmpiricalNoise: {self.source} has no data rows")
+        self.loss = loss
+        syms = [sp.Symbol(p, real=True) for p in self.parameters]
+        self._gradient = [lambdify(sp.diff(expr, s), self.parameters + self.columns) for s in syms]
+        col_syms = [sp.Symbol(c, real=True) for c in self.columns]
+        mean = sp.Add(*(expr.xreplace({s: sp.Float(v) for s, v in zip(col_syms, row)}) for row in self.rows.T)) / self.rows.shape[1]
+        self.landscape = Landscape(mean, self.parameters, description=f"mean over {self.rows.shape[1]} rows of {self.source} of {loss}")
+
+    def per_sample(self, landscape: Landscape, points: Points) -> np.ndarray:
+        if tuple(landscape.variables) != self.parameters:
+            raise InputError(f"EmpiricalNoise over {list(self.parameters)} used with a landscape of {list(landscape.variables)}")
+        shape = _points_shape(landscape, points)
+        theta = [np.broadcast_to(np.asarray(points[p], dtype=float), shape).reshape(-1, 1) for p in self.parameters]
+        n, count = len(self.parameters), self.rows.shape[1]
+        first = np.zeros((n,) + theta[0].shape[:1])
+        second = np.zeros((n, n) + theta[0].shape[:1])
+        step = max(1, self.CHUNK // max(theta[0].shape[0], 1))
+        for start in range(0, count, step):
+            cols = [r[None, start : start + step] for r in self.rows]
+            grads = np.stack([np.broadcast_to(g(*theta, *cols), (theta[0].shape[0], cols[0].shape[1] if cols else 1)) for g in self._gradient])
+            first += grads.sum(axis=-1)
+            second += np.einsum("ipr,jpr->ijp", grads, grads)
+        first /= count
+        cov = second / count - first[:, None] * first[None, :]
+        return cov.reshape((n, n) + shape)
+
+    def is_diagonal(self, landscape: Landscape) -> bool:
+        return len(self.parameters) == 1
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": "empirical", "loss": self.loss, "data": self.source, "rows": int(self.rows.shape[1])}
+
+    def __repr__(self) -> str:
+        return f"EmpiricalNoise({self.loss!r}, {self.source!r}, parameters={list(self.parameters)})"
+
+
+def _read_columns(data: str | Path | Mapping[str, Sequence[float]]) -> Mapping[str, Any]:
+    """Columns of a .csv (header row) or .npz file, or a mapping, by name."""
+    if isinstance(data, Mapping):
+        return data
+    path = Path(data)
+    if not path.is_file():
+        raise InputError(f"data file {str(path)!r} does not exist")
+    if path.suffix == ".npz":
+        with np.load(path) as archive:
+            return {k: archive[k] for k in archive.files}
+    if path.suffix == ".csv":
+        try:
+            table = np.genfromtxt(path, delimiter=",", names=True, dtype=float, encoding="utf-8")
+        except ValueError as exc:
+            raise InputError(f"data file {str(path)!r}: {exc}") from None
+        if table.dtype.names is None:
+            raise InputError(f"data file {str(path)!r} needs a header row of column names")
+        return {k: np.atleast_1d(table[k]) for k in table.dtype.names}
+    raise InputError(f"data file {str(path)!r}: use a .csv (with a header row) or a .npz file")
+
+
 #: Noise kinds by name, for scenarios.
-NOISES: dict[str, type[NoiseModel]] = {"white": WhiteNoise, "hessian": HessianNoise, "covariance": CovarianceNoise}
+NOISES: dict[str, type[NoiseModel]] = {"white": WhiteNoise, "hessian": HessianNoise, "covariance": CovarianceNoise, "empirical": EmpiricalNoise}
 
 
 class _Entry:
