@@ -38,6 +38,7 @@ ensemble of particles), for :mod:`fpsolver.simulate`.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -200,13 +201,16 @@ class Optimizer(ABC):
         r"""Per-direction :math:`(\beta_1, \beta_3, P)` at ``points``, each broadcastable to ``(n, *shape)``."""
 
     def _coefficients(self, landscape: Landscape, noise: NoiseModel, points: Points, freeze_at: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(β₁, β₃, P) broadcast to ``(n, *shape)``; with ``freeze_at``, their values at that point."""
         shape = np.broadcast_shapes(*(np.shape(points[v]) for v in landscape.variables))
         n = len(landscape.variables)
-        if freeze_at is not None:
+        if freeze_at is None:
+            values = self.heavy_ball(landscape, noise, points)
+        else:
             at = {v: np.asarray([c]) for v, c in zip(landscape.variables, freeze_at)}
-            b1, b3, p = (np.broadcast_to(c, (n, 1)) for c in self.heavy_ball(landscape, noise, at))
-            return tuple(np.broadcast_to(c.reshape((n,) + (1,) * len(shape)), (n,) + shape) for c in (b1, b3, p))  # type: ignore[return-value]
-        return tuple(np.broadcast_to(c, (n,) + shape) for c in self.heavy_ball(landscape, noise, points))  # type: ignore[return-value]
+            values = tuple(np.broadcast_to(c, (n, 1)).reshape((n,) + (1,) * len(shape)) for c in self.heavy_ball(landscape, noise, at))
+        b1, b3, p = (np.broadcast_to(c, (n,) + shape) for c in values)
+        return b1, b3, p
 
     def mobility(self, landscape: Landscape, noise: NoiseModel, points: Points, freeze_at: np.ndarray | None = None) -> np.ndarray:
         r"""Overdamped mobility :math:`A_i = \beta_{3,i} P_i/(1-\beta_{1,i})` (diagonal), shape ``(n, *shape)``."""
@@ -358,8 +362,8 @@ class Optimizer(ABC):
         return theta - self.update(theta, grad, state)
 
     def hyperparameters(self) -> dict[str, object]:
-        """The constructor arguments, by name."""
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        """The constructor arguments, by name (each is stored as the attribute of that name)."""
+        return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
 
     def describe(self) -> dict[str, object]:
         """Plain metadata for output files."""
@@ -393,9 +397,6 @@ class SGD(Optimizer):
     def __init__(self, lr: float, batch_size: int = 1):
         super().__init__(lr, batch_size)
 
-    def hyperparameters(self) -> dict[str, object]:
-        return {"lr": self.lr, "batch_size": self.batch_size}
-
     def heavy_ball(self, landscape, noise, points):
         return np.zeros(1), np.ones(1), np.ones(1)
 
@@ -424,9 +425,7 @@ class GDNoise(SGD):
     def __init__(self, lr: float, sigma: float):
         super().__init__(lr, 1)
         self.noise = WhiteNoise(sigma)
-
-    def hyperparameters(self) -> dict[str, object]:
-        return {"lr": self.lr, "sigma": self.noise.sigma}
+        self.sigma = self.noise.sigma
 
     def resolve_noise(self, noise: NoiseModel | None) -> NoiseModel:
         if noise is not None:
@@ -467,9 +466,6 @@ class Momentum(Optimizer):
         if form not in self.FORMS:
             raise InputError(f"momentum: form must be one of {', '.join(self.FORMS)}, got {form!r}")
         self.form = form
-
-    def hyperparameters(self) -> dict[str, object]:
-        return {"lr": self.lr, "batch_size": self.batch_size, "beta1": self.beta1, "form": self.form}
 
     @property
     def beta3(self) -> float:
@@ -592,7 +588,6 @@ class SAdam(Adam):
 
     def __init__(self, lr: float, batch_size: int = 1, beta1: float = 0.9, beta2: float = 0.999, softplus: float = 50.0, weight_decay: float = 0.0):
         super().__init__(lr, batch_size, beta1, beta2, 0.0, weight_decay)
-        del self.eps
         self.softplus = _positive(softplus, f"{self.name}: softplus")
 
     def preconditioner(self, vhat):
