@@ -45,6 +45,7 @@ __all__ = [
     "saddle_msd_adam",
     "inertial_covariance",
     "inertial_instability_rate",
+    "heavy_ball_saddle_growth_rate",
     "optimizer_escape_exponent",
 ]
 
@@ -354,6 +355,22 @@ def inertial_instability_rate(curvature: float, mass: float, damping: float) -> 
     h = abs(curvature)
     _positive(curvature=h, mass=mass)
     return float(-damping / 2 + np.sqrt(damping**2 / 4 + h / mass))
+
+
+def heavy_ball_saddle_growth_rate(curvature: float, lr: float, beta1: float, beta3: float = 1.0, preconditioner: float = 1.0) -> float:
+    r"""Exact growth rate of the *discrete* heavy-ball iteration at a saddle (:math:`H = -h`), per SGD time.
+
+    :math:`\theta_{k+1} = \theta_k + \beta_1(\theta_k - \theta_{k-1}) + \eta P\beta_3 h\,\theta_k` grows as
+    :math:`z_+^k`, :math:`z_+ = \tfrac12\big(a + \sqrt{a^2 - 4\beta_1}\big)`, :math:`a = 1 + \beta_1 + \eta P\beta_3 h`;
+    the rate is :math:`\ln z_+/\eta`. Its η → 0 limit is the inertial model's
+    :func:`inertial_instability_rate` with :math:`M = \eta/(\beta_3 P)`, :math:`\gamma = (1-\beta_1)/\eta`.
+    """
+    h = abs(curvature)
+    _positive(curvature=h, lr=lr, beta3=beta3, preconditioner=preconditioner)
+    if not 0 <= beta1 < 1:
+        raise InputError(f"beta1 must lie in [0, 1), got {beta1!r}")
+    a = 1 + beta1 + lr * preconditioner * beta3 * h
+    return float(np.log((a + np.sqrt(a * a - 4 * beta1)) / 2) / lr)
 
 
 # Exponent of log τ (ΔL/T along the escape path) per optimizer, as a function of

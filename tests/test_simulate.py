@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import fpsolver as fp
+from fpsolver import theory
 from fpsolver.errors import FPSolverWarning, InputError
 from fpsolver.noise import HessianNoise, WhiteNoise
 from fpsolver.optimizers import SGD, AdaMomentum, Adai, Adam, GDNoise, Momentum, SAdam
@@ -156,3 +157,24 @@ def test_adamomentum_theta_dependent_second_moment_overshoots_near_a_minimum():
     ds = stationary_moments(opt, land, [0.0], noise=noise, particles=5000, burn_in=2000, iterations=1000, seed=11)
     high = float(ds.covariance_ci.values[1, 0, 0])
     assert _pde_variance(opt.model(land, noise), float(ds.covariance[0, 0])) > 1.03 * high
+
+
+def test_momentum_at_a_saddle_grows_at_the_discrete_rate_and_the_inertial_map_is_its_small_lr_limit():
+    """PyTorch momentum (β₁ = 0.9, η = 0.01) at L = −θ²/2: the simulated MSD grows as z₊^{2k}, the exact
+    discrete heavy-ball root (6.2654 per SGD time), to 0.1 %; the inertial model's λ₊ = 6.1803
+    (M = η, γ = (1−β₁)/η) is its first-order approximation, 1.4 % low, so over t = 3 its MSD is
+    ~40 % low: the map's error at a saddle compounds in the exponent. EMA momentum (β₃ = 1−β₁,
+    slow growth) follows the inertial covariance to 6 % (20000 particles: ~1 % statistical)."""
+    eta, h = 0.01, 1.0
+    land = fp.Landscape.from_expression(f"-{h}/2*x**2")
+    noise = HessianNoise(1e-3)
+    torch = saddle_msd(Momentum(eta, 1), land, [0.0], noise=noise, particles=20000, iterations=300, seed=3).msd.values[:, 0]
+    growth = np.log(torch[300] / torch[150]) / (2 * 150 * eta)
+    assert growth == pytest.approx(theory.heavy_ball_saddle_growth_rate(-h, eta, 0.9), rel=1e-3)
+    assert theory.inertial_instability_rate(-h, eta, 0.1 / eta) == pytest.approx(growth, rel=0.02)
+    assert not theory.inertial_instability_rate(-h, eta, 0.1 / eta) == pytest.approx(growth, rel=0.01)
+    ema = Momentum(eta, 1, form="ema")
+    msd = saddle_msd(ema, land, [0.0], noise=noise, particles=20000, iterations=200, seed=3).msd.values[:, 0]
+    d = eta / 2 * (h + 1e-3)
+    for k in (50, 100, 200):
+        assert msd[k] == pytest.approx(theory.inertial_covariance(k * eta, -h, eta / 0.1, 0.1 / eta, d)[0, 0], rel=0.06)

@@ -168,3 +168,12 @@ def test_flat_minima_sgd_log_escape_time_is_linear_in_1_over_k_and_adam_in_1_ove
     curved = abs(np.polyfit(ks**-0.5, sgd + np.log(ks), 2)[0])
     straight = abs(np.polyfit(1 / ks, sgd + np.log(ks), 2)[0])
     assert curved > 100 * straight
+
+
+def test_discrete_heavy_ball_growth_tends_to_the_inertial_rate():
+    """ln z₊/η → λ₊(M = η/β₃, γ = (1−β₁)/η) with error O(η); β₁ = 0 is SGD: ln(1 + ηh)/η → h."""
+    for eta in (1e-3, 1e-4):
+        exact = theory.heavy_ball_saddle_growth_rate(-2.0, eta, 0.9)
+        limit = theory.inertial_instability_rate(-2.0, eta, 0.1 / eta)
+        assert exact == pytest.approx(limit, rel=30 * eta)
+    assert theory.heavy_ball_saddle_growth_rate(-2.0, 0.1, 0.0) == pytest.approx(np.log(1.2) / 0.1, rel=1e-14)
