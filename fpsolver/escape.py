@@ -39,7 +39,7 @@ from .chain import MarkovChain
 from .errors import FPSolverWarning, InputError
 from .fields_xr import TIME_UNITS, to_dataarray
 from .landscapes import Landscape
-from .models import OverdampedCoefficients
+from .models import InertialCoefficients, OverdampedCoefficients
 from .rates import (
     checked,
     committor,
@@ -51,7 +51,7 @@ from .rates import (
     survival_rate,
 )
 from .regions import component_of, interpolate_at, point_text
-from .theory import eyring_kramers
+from .theory import barrier_action, energy_diffusion, eyring_kramers, langer_inertial, turnover_factor
 
 __all__ = ["EscapeProblem", "Estimate", "ESTIMATORS", "ESCAPE_METHODS", "THEORY_RATES", "escape_rate", "register_estimator", "register_theory"]
 
@@ -82,6 +82,8 @@ class EscapeProblem:
         The loss (for Newton's method at the minimum and saddle).
     coefficients
         The bound model (selects the theory column).
+    log_pi
+        log of the stationary masses (None: there is no stationary state to use).
     solver
         Linear solver name.
     """
@@ -94,6 +96,7 @@ class EscapeProblem:
     thermal: float
     landscape: Landscape
     coefficients: object
+    log_pi: np.ndarray | None = None
     solver: str = "superlu"
 
     @property
@@ -145,8 +148,8 @@ def _by_flux(ep: EscapeProblem) -> Estimate:
 @register_estimator("committor")
 def _by_committor(ep: EscapeProblem) -> Estimate:
     chain = ep.chain
-    if chain.log_pi is None:
-        warnings.warn("the 'committor' escape rate needs detailed balance, which this model lacks: NaN", FPSolverWarning, stacklevel=4)
+    if ep.log_pi is None:
+        warnings.warn("the 'committor' escape rate needs a stationary state (detailed balance, or mass-conserving boundaries): NaN", FPSolverWarning, stacklevel=4)
         return Estimate(float("nan"))
     low = descend(ep.energy, chain.pairs, ep.start_cell, ep.exits)
     if low < 0:
@@ -157,11 +160,19 @@ def _by_committor(ep: EscapeProblem) -> Estimate:
             stacklevel=4,
         )
         return Estimate(float("nan"))
-    region = (ep.energy <= ep.energy[low] + ep.thermal) & ~ep.target
+    # The thermal basin in the stationary measure: {log w >= log w(minimum) - 1}, i.e. L <= L_a + T
+    # overdamped and L + M r^2 / 2 <= E_a + T in phase space (high-velocity states are not in it).
+    region = (ep.log_weight >= ep.log_weight[low] - 1.0) & ~ep.target
     basin = component_of(chain.grid, chain.boundaries, region, low)
-    log_time, h = mfpt_log_from_basin(chain, basin, ep.target, ep.solver)
-    forward = committor(chain, ep.target, basin, 1.0, ep.solver)
-    current, _, _ = reactive_current(chain, chain.log_pi, forward, h)  # backward committor = h here
+    if not np.all(np.isfinite(ep.log_pi[basin])) or not np.isfinite(ep.log_pi).any():
+        warnings.warn("the 'committor' escape rate: the stationary state has no digits in the basin: NaN", FPSolverWarning, stacklevel=4)
+        return Estimate(float("nan"))
+    with np.errstate(over="ignore", invalid="ignore"):
+        log_time, backward, forward = mfpt_log_from_basin(chain, basin, ep.target, ep.log_pi, ep.solver)
+    if not np.isfinite(log_time):
+        warnings.warn("the 'committor' escape rate: the stationary state's tails have no digits (the time-reversed chain overflows): NaN", FPSolverWarning, stacklevel=4)
+        return Estimate(float("nan"))
+    current, _, _ = reactive_current(chain, ep.log_pi, forward, backward)
     grid = chain.grid
     fields = xr.Dataset(
         {
@@ -186,9 +197,10 @@ def _by_eigen(ep: EscapeProblem) -> Estimate:
 #: Estimators of :func:`escape_rate`, in their default order.
 ESCAPE_METHODS: tuple[str, ...] = tuple(ESTIMATORS)
 
-TheoryRate = Callable[[object, Barrier, Landscape], tuple[float, str]]
+TheoryRate = Callable[[object, Barrier, Landscape], tuple[float, str, dict[str, float]]]
 
-#: Coefficients type -> closed-form rate from the minimum and saddle: returns (rate, note).
+#: Coefficients type -> closed-form rate from the minimum and saddle: returns (rate, note, extras),
+#: the extras being further closed forms written as ``theory_<name>`` variables.
 THEORY_RATES: dict[type, TheoryRate] = {}
 
 
@@ -203,26 +215,52 @@ def register_theory(coefficients_type: type) -> Callable[[TheoryRate], TheoryRat
 
 
 @register_theory(OverdampedCoefficients)
-def _eyring_kramers(coeffs: OverdampedCoefficients, barrier: Barrier, landscape: Landscape) -> tuple[float, str]:
+def _eyring_kramers(coeffs: OverdampedCoefficients, barrier: Barrier, landscape: Landscape) -> tuple[float, str, dict[str, float]]:
     if coeffs.model.temperature is None or not coeffs.mobility.constant:
-        return float("nan"), "Kramers / Eyring-Kramers need D = T * mobility with constant mobility"
+        return float("nan"), "Kramers / Eyring-Kramers need D = T * mobility with constant mobility", {}
     mobility = coeffs.mobility({n: np.zeros(1) for n in coeffs.dims})[..., 0]
     keep = [coeffs.dims.index(v) for v in landscape.variables]
     rate = eyring_kramers(
         landscape.hessian(*barrier.minimum.position), landscape.hessian(*barrier.saddle.position),
         barrier.height, coeffs.model.temperature, mobility[np.ix_(keep, keep)],
     )
-    return float(rate), "Eyring-Kramers (overdamped, uniform temperature)"
+    return float(rate), "Eyring-Kramers (overdamped, uniform temperature)", {}
 
 
-def theory_rate(ep: EscapeProblem, barrier: Barrier) -> tuple[float, str]:
+@register_theory(InertialCoefficients)
+def _inertial_kramers(coeffs: InertialCoefficients, barrier: Barrier, landscape: Landscape) -> tuple[float, str, dict[str, float]]:
+    """Langer / Kramers at moderate damping; in 1-D also energy diffusion and the Mel'nikov-Meshkov
+    turnover A(Delta) k_Kramers, Delta = gamma S_b / T (the reported rate)."""
+    temperature = coeffs.equilibrium_temperature
+    if temperature is None or not coeffs.damping_field.constant:
+        return float("nan"), "inertial Kramers theory needs constant mass and damping and one temperature", {}
+    origin = {d: np.zeros(1) for d in coeffs.positions}
+    mass, damping = coeffs.mass(origin)[:, 0], coeffs.damping(origin)[:, 0]
+    h_min, h_saddle = landscape.hessian(*barrier.minimum.position), landscape.hessian(*barrier.saddle.position)
+    moderate = langer_inertial(h_min, h_saddle, mass, damping, barrier.height, temperature)
+    if len(coeffs.positions) != 1:
+        return float(moderate), "Langer (inertial, moderate-to-strong damping); energy diffusion is 1-D only", {"kramers_moderate": float(moderate)}
+    a, b = float(barrier.minimum.position[0]), float(barrier.saddle.position[0])
+    action = barrier_action(lambda x: landscape.value(x), a, b, float(mass[0]))
+    delta = float(damping[0]) * action / temperature
+    omega = float(np.sqrt(h_min[0, 0] / mass[0]))
+    extras = {
+        "kramers_moderate": float(moderate),
+        "energy_diffusion": float(energy_diffusion(omega, float(damping[0]), action, barrier.height, temperature)),
+        "turnover_delta": delta,
+        "barrier_action": action,
+    }
+    return float(turnover_factor(delta) * moderate), "Mel'nikov-Meshkov turnover A(Delta) * Kramers (moderate damping), Delta = gamma S_b / T", extras
+
+
+def theory_rate(ep: EscapeProblem, barrier: Barrier) -> tuple[float, str, dict[str, float]]:
     """The registered closed form for the model, or NaN with the reason."""
     if barrier.saddle is None:
-        return float("nan"), barrier.note
+        return float("nan"), barrier.note, {}
     for kind in type(ep.coefficients).__mro__:
         if kind in THEORY_RATES:
             return THEORY_RATES[kind](ep.coefficients, barrier, ep.landscape)
-    return float("nan"), f"no closed-form rate is registered for {type(ep.coefficients).__name__}"
+    return float("nan"), f"no closed-form rate is registered for {type(ep.coefficients).__name__}", {}
 
 
 def escape_rate(ep: EscapeProblem, methods: Sequence[str] = ESCAPE_METHODS) -> xr.Dataset:
@@ -243,7 +281,7 @@ def escape_rate(ep: EscapeProblem, methods: Sequence[str] = ESCAPE_METHODS) -> x
     if ep.target[ep.start_cell]:
         raise InputError(f"the start {point_text(ep.start)} lies inside the target")
     barrier = find_barrier(ep.landscape, ep.chain.grid, ep.chain.boundaries, ep.chain.pairs, ep.energy, ep.start_cell, ep.exits)
-    theory, note = theory_rate(ep, barrier)
+    theory, note, extras = theory_rate(ep, barrier)
     if barrier.saddle is None:
         warnings.warn(f"escape_rate: theory columns are NaN ({note})", FPSolverWarning, stacklevel=3)
     estimates = [ESTIMATORS[m](ep) for m in methods]
@@ -275,6 +313,13 @@ def escape_rate(ep: EscapeProblem, methods: Sequence[str] = ESCAPE_METHODS) -> x
             "coordinate": ("coordinate", names),
         },
     ).set_xindex("method")
+    step = getattr(getattr(ep.coefficients, "model", None), "iteration_time", None)
+    if step is not None:
+        ds["escape_iterations"] = (("estimator",), 1.0 / rates / step, {"long_name": "escape time in optimizer iterations (SGD time / learning rate)", "units": "1"})
+        ds["kramers_iterations"] = ((), 1.0 / theory / step if theory > 0 else np.nan, {"long_name": "closed-form escape time in iterations", "units": "1"})
+    for name, value in extras.items():
+        units = "1" if name == "turnover_delta" else ("loss * time" if name == "barrier_action" else RATE_UNITS)
+        ds[f"theory_{name}"] = ((), value, {"long_name": f"closed form: {name.replace('_', ' ')}", "units": units})
     for part in (e.fields for e in estimates):
         ds = ds.merge(part)
     ds.attrs["time_units"] = TIME_UNITS

@@ -107,6 +107,9 @@ class Overdamped:
         :math:`A(\theta)`, same forms; default 1 (plain gradient flow).
     convention
         ``"ito"`` (default), ``"stratonovich"`` or ``"isothermal"``; matters only when :math:`D` depends on θ.
+    iteration_time
+        For optimizer-derived models: the model time of one optimizer iteration (the learning
+        rate η in SGD time t = kη); outputs then also give times and rates in iterations.
 
     Examples
     --------
@@ -122,9 +125,11 @@ class Overdamped:
         diffusion: FieldSpec | None = None,
         mobility: FieldSpec = 1.0,
         convention: Convention = "ito",
+        iteration_time: float | None = None,
     ):
         if not isinstance(landscape, Landscape):
             raise InputError(f"Overdamped needs a Landscape, got {type(landscape).__name__}")
+        self.iteration_time = _iteration_time(iteration_time)
         if (temperature is None) == (diffusion is None):
             raise InputError("give exactly one of temperature (D = T * mobility) or diffusion")
         if temperature is not None:
@@ -173,6 +178,7 @@ class Overdamped:
             "diffusion": str(self.diffusion_spec) if self.diffusion_spec is not None else "temperature * mobility",
             "mobility": str(self.mobility_spec),
             "convention": self.convention,
+            "iteration_time": self.iteration_time if self.iteration_time is not None else "n/a",
         }
 
     def __repr__(self) -> str:
@@ -184,6 +190,15 @@ def _positive_number(value: object, what: str) -> float:
     """``value`` as a float, or InputError unless it is a finite positive number."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value) or value <= 0:
         raise InputError(f"{what} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _iteration_time(value: float | None) -> float | None:
+    """Check the model time of one optimizer iteration (None: not an optimizer model)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+        raise InputError(f"iteration_time must be a positive number (the learning rate), got {value!r}")
     return float(value)
 
 
@@ -239,6 +254,10 @@ class OverdampedCoefficients:
         if self.diffusion_field is not None:
             return self.diffusion_field(points)
         return self.model.temperature * self.mobility(points)
+
+    def thermal_energy(self, points: Points) -> np.ndarray:
+        """Energy scale of the noise, tr D / tr A (the temperature when D = T A)."""
+        return np.trace(self.diffusion(points)) / np.trace(self.mobility(points))
 
     def potential(self, points: Points) -> np.ndarray | None:
         r"""Reference potential :math:`\phi = L/T` for the Einstein case ``D = T A``, else None.
@@ -326,6 +345,8 @@ class Inertial:
         Give this or ``diffusion``.
     diffusion
         :math:`D > 0` per direction, same forms as ``mass``; then :math:`T = D/(\gamma M)`.
+    iteration_time
+        For optimizer-derived models: the model time of one iteration (the learning rate).
 
     Examples
     --------
@@ -344,9 +365,11 @@ class Inertial:
         temperature: float | None = None,
         *,
         diffusion: FieldSpec | None = None,
+        iteration_time: float | None = None,
     ):
         if not isinstance(landscape, Landscape):
             raise InputError(f"Inertial needs a Landscape, got {type(landscape).__name__}")
+        self.iteration_time = _iteration_time(iteration_time)
         if damping is None:
             raise InputError("Inertial needs a damping (the friction rate gamma > 0)")
         if (temperature is None) == (diffusion is None):
@@ -412,6 +435,7 @@ class Inertial:
             "damping": str(self.damping_spec),
             "temperature": self.temperature if self.temperature is not None else "n/a",
             "diffusion": str(self.diffusion_spec) if self.diffusion_spec is not None else "damping * mass * temperature",
+            "iteration_time": self.iteration_time if self.iteration_time is not None else "n/a",
         }
 
     def __repr__(self) -> str:
@@ -481,6 +505,23 @@ class InertialCoefficients:
             return None
         temps = self.temperature({d: np.zeros(1) for d in self.positions})
         return float(temps.flat[0]) if np.allclose(temps, temps.flat[0], rtol=1e-12, atol=0.0) else None
+
+    def log_density_reference(self, points: Points) -> np.ndarray:
+        r"""Minus the energy over the temperature, :math:`-(L + \tfrac12\sum_i M_ir_i^2)/T`, at phase-space points:
+        the log of the Maxwell–Boltzmann density where it exists, and otherwise (θ-dependent
+        temperature) a field whose maxima still mark the wells, with :math:`T` taken pointwise."""
+        shape = np.broadcast_shapes(*(np.shape(points[d]) for d in self.positions + self.velocities))
+        mass = self.mass(points)
+        kinetic = sum(0.5 * mass[i] * np.asarray(points[v]) ** 2 for i, v in enumerate(self.velocities))
+        energy = self.model.landscape.value(**{v: points[v] for v in self.model.landscape.variables}) + kinetic
+        temperature = self.equilibrium_temperature
+        if temperature is None:
+            temperature = np.mean(self.temperature(points), axis=0)
+        return np.broadcast_to(-energy / temperature, shape)
+
+    def thermal_energy(self, points: Points) -> np.ndarray:
+        """Mean local temperature over the directions at the points."""
+        return np.mean(self.temperature(points), axis=0)
 
     def gradient(self, points: Points) -> np.ndarray:
         """∇L with respect to the positions at the points."""

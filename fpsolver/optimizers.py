@@ -306,7 +306,7 @@ class Optimizer(ABC):
         else:
             mobility_spec = float(self.mobility(landscape, noise, _origin(variables))[0, 0])
         diffusion_spec = field_spec(diffusion, variables, noise.is_diagonal(landscape), label=f"{self!r} with {noise!r}: diffusion")
-        return Overdamped(loss, diffusion=diffusion_spec, mobility=mobility_spec, convention=convention)
+        return Overdamped(loss, diffusion=diffusion_spec, mobility=mobility_spec, convention=convention, iteration_time=eta)
 
     def _inertial_model(self, landscape: Landscape, noise: NoiseModel, convention: Convention, frozen: np.ndarray | None) -> Inertial:
         if not noise.is_diagonal(landscape):
@@ -334,7 +334,7 @@ class Optimizer(ABC):
             mass_spec = [float(m) for m in np.diagonal(mass(origin)[..., 0])]
             damping_spec = [float(g) for g in np.diagonal(damping(origin)[..., 0])]
         diffusion_spec = field_spec(diffusion, variables, diagonal=True, label=f"{self!r} with {noise!r}: diffusion")
-        return Inertial(loss, mass=mass_spec, damping=damping_spec, diffusion=diffusion_spec)
+        return Inertial(loss, mass=mass_spec, damping=damping_spec, diffusion=diffusion_spec, iteration_time=eta)
 
     _BUILDERS: ClassVar[dict[str, str]] = {"overdamped": "_overdamped_model", "inertial": "_inertial_model"}
 

@@ -342,12 +342,39 @@ class FokkerPlanck:
         )
 
     def log_stationary_masses(self) -> np.ndarray:
-        """log of the stationary masses: detailed-balance weights when they exist, else the null vector."""
+        """log of the stationary masses: the detailed-balance weights when they exist, else the
+        model's exact reference state (Maxwell–Boltzmann in phase space) when the generator keeps
+        it stationary, else the computed null vector (mass-conserving boundaries only)."""
         if self.chain.log_pi is not None:
             return np.asarray(self.chain.log_pi)
+        reference = self._reference_log_masses()
+        if reference is not None:
+            return reference
         masses = self.stationary().values.ravel() * self.volumes
         with np.errstate(divide="ignore"):
             return np.log(np.maximum(masses, np.finfo(float).tiny))
+
+    def _reference_log_masses(self) -> np.ndarray | None:
+        """log masses of the model's reference density when it is an exact discrete steady state
+        away from absorbing faces (to 1e-10 of the largest flux), else None."""
+        reference = getattr(self.coefficients, "log_density_reference", None)
+        if reference is None:
+            return None
+        log_m = np.broadcast_to(reference(dict(zip(self.grid.names, self.grid.mesh()))), self.grid.shape).ravel() + np.log(self.volumes)
+        m = np.exp(log_m - log_m.max())
+        residual = self.chain.q @ m
+        away = self.chain.leak == 0
+        scale = float(np.abs(self.chain.q.diagonal() * m).max())
+        return log_m - log_m.max() if np.abs(residual[away]).max() <= 1e-10 * scale else None
+
+    def _escape_log_pi(self) -> np.ndarray | None:
+        """Stationary log masses for potential theory, or None where no stationary state exists."""
+        if self.chain.log_pi is not None:
+            return np.asarray(self.chain.log_pi)
+        reference = self._reference_log_masses()
+        if reference is not None or not self.boundaries.conserves_mass:
+            return reference
+        return self.log_stationary_masses()
 
     def log_weight(self) -> np.ndarray:
         """A field whose local maxima mark the wells: log pi under detailed balance, else the
@@ -368,7 +395,7 @@ class FokkerPlanck:
         if scale is None:
             raise InputError(f"{type(self.model).__name__} defines no temperature scale")
         point = at if at is not None else [0.5 * (ax.lo + ax.hi) for ax in self.grid]
-        return float(scale({name: np.array([v]) for name, v in zip(self.grid.names, point)}))
+        return float(np.ravel(scale({name: np.array([v]) for name, v in zip(self.grid.names, point)}))[0])
 
     def escape_rate(
         self,
@@ -407,6 +434,7 @@ class FokkerPlanck:
             thermal=self.thermal_energy(point),
             landscape=self.model.landscape,
             coefficients=self.coefficients,
+            log_pi=self._escape_log_pi() if "committor" in methods else None,
             solver=self.solver,
         )
         ds = escape_rate(ep, methods)

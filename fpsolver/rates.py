@@ -27,8 +27,10 @@ Mean first-passage times from every cell, at any rate scale (:func:`mfpt_field`)
        far side of a barrier, anywhere. It needs no detailed balance. The direct solve is not
        used for times: once it has lost its digits its values are garbage of any size, so
        nothing computed from them can tell.
-    Where even that cannot be trusted (a free region that reaches no seed fast), the answer
-    is NaN with a :class:`~fpsolver.errors.FPSolverWarning`.
+    Where the generator is not an M-matrix (third-order transport in phase space) the
+    decomposition's terms are not all positive; then the direct solve is used where its error,
+    estimated from the slowest survival rate (shift-invert), is small. Where neither can be
+    trusted the answer is NaN with a :class:`~fpsolver.errors.FPSolverWarning`.
 """
 
 from __future__ import annotations
@@ -312,14 +314,24 @@ def mfpt_decomposed(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarr
 def mfpt_field(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarray, solver: str = "superlu") -> tuple[np.ndarray, float]:
     """MFPT from every cell by the most precise route (module docstring) and its relative error estimate.
 
-    The direct solve is never trusted on its own: once it has lost its digits its values are
-    garbage of any size (measured: 0.13 where the truth is 4.7e8), so no a-posteriori look at
-    them can tell. The decomposition costs the same factorisation plus one solve per well.
+    The direct solve is never trusted on what it returns: once it has lost its digits its
+    values are garbage of any size (measured: 0.13 where the truth is 4.7e8). It is used only
+    where the decomposition does not apply — a generator that is not an M-matrix (higher-order
+    transport in phase space), whose "hitting probabilities" can be negative — and then with
+    an error estimate from the slowest survival rate, computed independently by shift-invert.
     """
     tau = chain_mfpt_1d(chain, target)
     if tau is not None:
         return tau, 1e-13
-    return mfpt_decomposed(chain, target, log_weight, solver)
+    tau, error = mfpt_decomposed(chain, target, log_weight, solver)
+    if error <= DIRECT_PRECISION_LIMIT:
+        return tau, error
+    logger.info("Markov decomposition: estimated error %.2g; trying the direct solve", error)
+    slowest = survival_rate(chain, target, solver)
+    direct_estimate = direct_error(chain.scale, 1.0 / slowest) if slowest > 0 else np.inf
+    if direct_estimate < error:
+        return backward_mfpt(chain, target, solver), direct_estimate
+    return tau, error
 
 
 def reactive_current(
@@ -359,31 +371,55 @@ def reactive_current(
     return current.reshape((grid.ndim,) + grid.shape), rate_out, rate_in
 
 
-def mfpt_log_from_basin(chain: MarkovChain, basin: np.ndarray, target: np.ndarray, solver: str = "superlu") -> tuple[float, np.ndarray]:
-    r"""Natural log of :math:`\sum_i\pi_ih_i / \mathrm{cap}(A, B)` for a basin :math:`A` (potential theory).
+def mfpt_log_from_basin(
+    chain: MarkovChain, basin: np.ndarray, target: np.ndarray, log_pi: np.ndarray, solver: str = "superlu"
+) -> tuple[float, np.ndarray, np.ndarray]:
+    r"""Natural log of :math:`\sum_i\pi_ih^*_i / \mathrm{cap}(A, B)` for a basin :math:`A` (potential theory).
 
-    The mean time to reach :math:`B` from the equilibrium measure on :math:`A`
-    (Bovier–Eckhoff–Gayrard–Klein; needs detailed balance). The capacity is the committor
-    current across the cut :math:`h = 1/2`, where the committor differences are O(1), plus
-    what leaves through absorbing faces on the basin's side. Returns the log and the committor.
+    The mean time to reach :math:`B` started from the equilibrium measure on :math:`A`
+    (Bovier–Eckhoff–Gayrard–Klein; for chains without detailed balance, Gaudillière–Landim):
+    :math:`h^*` is the equilibrium potential of the *time-reversed* chain (1 on A, 0 on B) — the
+    backward committor :math:`q^-` of transition-path theory, equal to :math:`1 - q^+` under
+    detailed balance — and the capacity is the rate of reactive trajectories, read as the net
+    reactive current :math:`\pi_xq^-_xK_{x\to y}q^+_y - \pi_yq^-_yK_{y\to x}q^+_x` across the cut
+    :math:`q^- = 1/2`, where the committors are O(1), plus what leaves through absorbing faces
+    on the basin's side. Everything is summed in log space.
+
+    Parameters
+    ----------
+    log_pi
+        log of the stationary masses (detailed-balance weights, or the stationary state).
+
+    Returns
+    -------
+    log_time, backward, forward
+        The log of the mean time, and the backward and forward committors.
     """
-    log_pi = chain.log_pi
-    if log_pi is None:
-        raise InputError("potential theory needs detailed balance, which this chain lacks")
-    h = committor(chain, basin, target, 0.0, solver)
+    reversed_chain = chain if chain.log_pi is not None else chain.reversed(log_pi)
+    backward = committor(reversed_chain, basin, target, 0.0, solver)
+    forward = committor(chain, target, basin, 1.0, solver)  # directly, not 1 - backward: tiny values keep their digits
     with np.errstate(divide="ignore"):
-        log_population = _logsumexp(log_pi + np.log(h))
-    inside = (h > 0.5) | basin
+        log_population = _logsumexp(log_pi + np.log(backward))
+    inside = (backward > 0.5) | basin
     coo = sps.coo_matrix(chain.q)
-    cross = inside[coo.col] & ~inside[coo.row] & (coo.row != coo.col)  # K_{col -> row}, col inside
+    cross = (inside[coo.col] != inside[coo.row]) & (coo.row != coo.col)  # jumps col -> row across the cut
     frm, to, k = coo.col[cross], coo.row[cross], coo.data[cross]
-    leaking = inside & (chain.leak > 0)
+    sign = np.where(inside[frm], 1.0, -1.0)  # outward jumps count positive
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.concatenate([log_pi[frm] + np.log(k * (h[frm] - h[to])), log_pi[leaking] + np.log(chain.leak[leaking] * h[leaking])])
-    flux = _logsumexp(terms[np.isfinite(terms)]) if np.isfinite(terms).any() else -np.inf
-    if not np.isfinite(flux):
+        log_terms = log_pi[frm] + np.log(np.abs(k * backward[frm] * forward[to]))
+    leaking = inside & (chain.leak > 0)
+    with np.errstate(divide="ignore"):
+        leak_terms = log_pi[leaking] + np.log(chain.leak[leaking] * backward[leaking])
+    terms = np.concatenate([log_terms, leak_terms])
+    signs = np.concatenate([sign * np.sign(k * backward[frm] * forward[to]), np.ones(leak_terms.size)])
+    finite = np.isfinite(terms)
+    if not finite.any():
         raise InputError("the target cannot be reached from the start")
-    return log_population - flux, h
+    top = float(terms[finite].max())
+    flux = float(np.sum(signs[finite] * np.exp(terms[finite] - top)))
+    if not flux > 0:
+        raise InputError("the target cannot be reached from the start (no reactive current)")
+    return log_population - (top + float(np.log(flux))), backward, forward
 
 
 def _logsumexp(values: np.ndarray) -> float:

@@ -13,6 +13,8 @@ function                       formula
 :func:`energy_diffusion`       :math:`k = \frac{\gamma S_b}{T}\frac{\omega_0}{2\pi}e^{-\Delta U/T}`
 :func:`turnover_factor`        Mel'nikov–Meshkov :math:`A(\Delta)`
 :func:`mfpt_1d`                exact 1-D MFPT by quadrature, in log space (any convention)
+:func:`langer_inertial`        :math:`k = \frac{\lambda_+}{2\pi}\sqrt{\det H_a/|\det H_b|}\,e^{-\Delta U/T}`, :math:`\det(M\lambda^2 + \gamma M\lambda + H_b) = 0`
+:func:`barrier_action`         :math:`S_b = \oint\sqrt{2M(E_b - U)}\,dx` of the barrier-energy orbit (1-D)
 ``optimizer_*``, ``saddle_*``  per-optimizer temperatures, variances, saddle MSD, escape exponents (§3–§5)
 =============================  ==================================================================
 """
@@ -37,6 +39,8 @@ __all__ = [
     "mfpt_1d",
     "log_mfpt_1d",
     "xie_sgd_escape_time",
+    "langer_inertial",
+    "barrier_action",
     "optimizer_temperature",
     "optimizer_stationary_variance",
     "sgd_discrete_stationary_variance",
@@ -236,6 +240,67 @@ def _chained(values: list[np.ndarray], nodes: list[np.ndarray], jumps: Sequence[
 def mfpt_1d(*args, **kwargs) -> float:
     """:func:`log_mfpt_1d`, exponentiated (overflows to inf beyond ~1e308)."""
     return float(np.exp(log_mfpt_1d(*args, **kwargs)))
+
+
+def langer_inertial(
+    hessian_min: np.ndarray, hessian_saddle: np.ndarray, mass: np.ndarray, damping: np.ndarray, barrier: float, temperature: float
+) -> float:
+    r"""Langer's rate for inertial dynamics :math:`M\ddot\theta = -\nabla U - \gamma M\dot\theta + \text{noise}`
+    (moderate-to-strong damping, uniform T), with diagonal mass and damping:
+
+    .. math:: k = \frac{\lambda_+}{2\pi}\sqrt{\frac{\det H_a}{|\det H_b|}}\,e^{-\Delta U/T},
+
+    :math:`\lambda_+` the positive root of :math:`\det(M\lambda^2 + \gamma M\lambda + H_b) = 0`
+    (the kinetic parts of the phase-space Hessians cancel). In 1-D it is
+    :func:`kramers_moderate` with :math:`\omega_0^2 = H_a/M`, :math:`\omega_b^2 = |H_b|/M`.
+    """
+    ha, hb = np.atleast_2d(hessian_min), np.atleast_2d(hessian_saddle)
+    n = ha.shape[0]
+    m = np.diag(np.broadcast_to(np.asarray(mass, dtype=float), (n,)))
+    g = np.diag(np.broadcast_to(np.asarray(damping, dtype=float), (n,)))
+    _positive(mass=np.diag(m), damping=np.diag(g), temperature=temperature)
+    # Linearised dynamics at the saddle, z = (theta, r): dz/dt = [[0, I], [-M^-1 H_b, -gamma]] z.
+    minv = np.linalg.inv(m)
+    system = np.block([[np.zeros((n, n)), np.eye(n)], [-minv @ hb, -g]])
+    growth = np.linalg.eigvals(system).real
+    if np.sum(growth > 0) != 1:
+        raise InputError("the saddle must have exactly one unstable direction")
+    lam = float(growth.max())
+    return lam / (2 * np.pi) * np.sqrt(np.linalg.det(ha) / abs(np.linalg.det(hb))) * np.exp(-barrier / temperature)
+
+
+def barrier_action(potential: Callable[[np.ndarray], np.ndarray], minimum: float, saddle: float, mass: float, points: int = 20001) -> float:
+    r"""Action :math:`S_b = \oint\sqrt{2M(E_b - U)}\,dx` of the orbit at the barrier energy :math:`E_b = U(\text{saddle})`
+    in the well around ``minimum`` (1-D): twice the integral from the far turning point to the saddle.
+
+    The far turning point is found by bisection on the other side of the minimum; the integrand
+    has square-root zeros at both ends, handled by the substitution :math:`x = a + (b-a)(1-\cos u)/2`.
+    """
+    _positive(mass=mass)
+    energy = float(potential(np.array([saddle]))[0])
+    direction = -np.sign(saddle - minimum)
+    step = abs(saddle - minimum)
+    for _ in range(60):  # walk out until the potential exceeds the barrier energy
+        far = minimum + direction * step
+        if float(potential(np.array([far]))[0]) >= energy:
+            break
+        step *= 2
+    else:
+        raise InputError("the well around the minimum is not closed at the barrier energy")
+    lo, hi = minimum, far
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if float(potential(np.array([mid]))[0]) >= energy:
+            hi = mid
+        else:
+            lo = mid
+    turning = 0.5 * (lo + hi)
+    a, b = sorted((turning, saddle))
+    u = np.linspace(0.0, np.pi, points)
+    x = a + (b - a) * (1 - np.cos(u)) / 2
+    dx_du = (b - a) * np.sin(u) / 2
+    integrand = np.sqrt(np.clip(2 * mass * (energy - potential(x)), 0.0, None)) * dx_du
+    return float(2 * si.simpson(integrand, x=u))
 
 
 # Optimizers (THEORY.md §3–§5) ---------------------------------------------------------------

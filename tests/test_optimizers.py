@@ -308,3 +308,10 @@ def test_overdamped_parameter_values_and_warning():
     assert SGD(0.01).check_overdamped(land, EXACT_NOISE, at) == pytest.approx(0.08)
     with pytest.warns(FPSolverWarning, match="dynamics='inertial'"):
         Momentum(0.01).check_overdamped(land, EXACT_NOISE, at)
+
+
+def test_models_carry_the_learning_rate_as_iteration_time():
+    """Outputs convert SGD time to iterations with it (t = k·lr)."""
+    land = fp.Landscape.quadratic([1.0])
+    assert SGD(0.03).model(land).iteration_time == 0.03
+    assert Momentum(0.02).model(land, dynamics="inertial").iteration_time == 0.02

@@ -218,3 +218,29 @@ def test_three_wells_in_two_dimensions_against_the_one_dimensional_chain():
     tau1 = line.mfpt(target="x >= 1.4").values
     assert tau1.max() > 1e12
     np.testing.assert_allclose(tau2, np.repeat(tau1[:, None], 6, axis=1), rtol=1e-9)
+
+
+def test_optimizer_models_report_times_in_iterations():
+    """A model with iteration_time = eta (SGD time t = k eta) also reports escape times in iterations."""
+    land = fp.Landscape.from_expression("x**4/4 - x**2/2")
+    problem = fp.FokkerPlanck(fp.Overdamped(land, temperature=0.05, iteration_time=0.01), fp.Grid.uniform(x=(-2.0, 2.0, 400)))
+    ds = problem.escape_rate([-1.0], target="x >= 1", methods=("mfpt",))
+    np.testing.assert_allclose(ds["escape_iterations"].values, ds["escape_time"].values / 0.01, rtol=1e-14)
+    assert ds["escape_iterations"].attrs["units"] == "1"
+    with pytest.raises(fp.InputError, match="iteration_time"):
+        fp.Overdamped(land, temperature=0.05, iteration_time=-1.0)
+
+
+def test_basin_rate_without_detailed_balance():
+    """x-diffusion that depends on y breaks detailed balance: the 'committor' estimator uses the
+    backward committor of the time-reversed chain and the reactive flux as capacity
+    (Gaudillière-Landim); at barrier/T = 10 it agrees with the exact MFPT from the minimum to the
+    in-basin relaxation (measured 4e-4), and the survival rate likewise (1e-4)."""
+    land = fp.Landscape.from_expression("(x**2 - 1)**2 + y**2")
+    grid = fp.Grid.uniform(x=(-2.0, 2.0, 160), y=(-1.5, 1.5, 80))
+    problem = fp.FokkerPlanck(fp.Overdamped(land, diffusion=["0.1*(1 + 0.8*y**2)", "0.1"]), grid)
+    assert problem.chain.log_pi is None
+    ds = problem.escape_rate([-1.0, 0.0], target="x >= 1", methods=("mfpt", "committor", "eigen"))
+    rate = ds["escape_rate"]
+    assert float(rate.sel(estimator="committor")) == pytest.approx(float(rate.sel(estimator="mfpt")), rel=1e-3)
+    assert float(rate.sel(estimator="eigen")) == pytest.approx(float(rate.sel(estimator="mfpt")), rel=1e-3)
