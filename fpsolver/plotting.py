@@ -62,8 +62,15 @@ class Sweep:
         groups = [(label, np.array([i for i, lab in enumerate(labels) if lab == label])) for label in dict.fromkeys(labels)]
         return cls(dim, keys[0], groups)
 
+    def categories(self, ds: xr.Dataset) -> list[str] | None:
+        """The swept values as tick labels when they are not numbers (e.g. optimizer kinds)."""
+        values = ds[self.x].values
+        return None if np.issubdtype(values.dtype, np.number) else [str(v) for v in values]
+
     def abscissa(self, ds: xr.Dataset) -> tuple[np.ndarray, str]:
-        """Values for the horizontal axis and its label (1/T for a temperature)."""
+        """Values for the horizontal axis and its label (1/T for a temperature; positions for names)."""
+        if self.categories(ds) is not None:
+            return np.arange(ds.sizes[self.dim], dtype=float), _label(ds[self.x], self.x)
         values = np.asarray(ds[self.x].values, dtype=float)
         if self.x.endswith("temperature"):
             return 1.0 / values, "1 / T"
@@ -166,6 +173,9 @@ def _against_sweep(ax: Any, ds: xr.Dataset, sweep: Sweep, series: list[tuple[str
     if log:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
+    names = sweep.categories(ds)
+    if names is not None:
+        ax.set_xticks(x, names)
 
 
 def _density(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:

@@ -15,6 +15,7 @@ function                       formula
 :func:`mfpt_1d`                exact 1-D MFPT by quadrature, in log space (any convention)
 :func:`langer_inertial`        :math:`k = \frac{\lambda_+}{2\pi}\sqrt{\det H_a/|\det H_b|}\,e^{-\Delta U/T}`, :math:`\det(M\lambda^2 + \gamma M\lambda + H_b) = 0`
 :func:`barrier_action`         :math:`S_b = \oint\sqrt{2M(E_b - U)}\,dx` of the barrier-energy orbit (1-D)
+``optimizer_*``, ``saddle_*``  per-optimizer temperatures, variances, saddle MSD, escape exponents (§3–§5)
 =============================  ==================================================================
 """
 
@@ -24,6 +25,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.integrate as si
+from scipy.linalg import expm
 
 from .errors import InputError
 from .models import CONVENTIONS
@@ -39,6 +41,16 @@ __all__ = [
     "xie_sgd_escape_time",
     "langer_inertial",
     "barrier_action",
+    "optimizer_temperature",
+    "optimizer_stationary_variance",
+    "sgd_discrete_stationary_variance",
+    "adam_bounded_update",
+    "saddle_msd_sgd",
+    "saddle_msd_adam",
+    "inertial_covariance",
+    "inertial_instability_rate",
+    "heavy_ball_saddle_growth_rate",
+    "optimizer_escape_exponent",
 ]
 
 
@@ -289,3 +301,181 @@ def barrier_action(potential: Callable[[np.ndarray], np.ndarray], minimum: float
     dx_du = (b - a) * np.sin(u) / 2
     integrand = np.sqrt(np.clip(2 * mass * (energy - potential(x)), 0.0, None)) * dx_du
     return float(2 * si.simpson(integrand, x=u))
+
+
+# Optimizers (THEORY.md §3–§5) ---------------------------------------------------------------
+# Per-direction temperature near a minimum, T_i = (A D)_i with D = (η/2B) H_i and the optimizer's
+# overdamped mobility A_i (Adam-like: A = P with the frozen v̂ = H/B, ε → 0), as a function of
+# (H_i, lr, batch_size, hyperparameters).
+_TEMPERATURE: dict[str, Callable[..., np.ndarray]] = {
+    "sgd": lambda h, lr, b, **_: lr * h / (2 * b),
+    "momentum": lambda h, lr, b, beta1=0.9, form="pytorch", **_: lr * h / (2 * b) / ((1 - beta1) if form == "pytorch" else 1.0),
+    "adam": lambda h, lr, b, **_: lr / (2 * np.sqrt(b)) * np.sqrt(h),
+    "adai": lambda h, lr, b, **_: lr * h / (2 * b),
+    "sadam": lambda h, lr, b, softplus=50.0, **_: lr * h / (2 * b) / (np.logaddexp(0.0, softplus * np.sqrt(h / b)) / softplus),
+    "adamomentum": lambda h, lr, b, beta1=0.9, **_: np.sqrt((1 + beta1) / (1 - beta1)) * lr / (2 * np.sqrt(b)) * np.sqrt(h),
+}
+_TEMPERATURE["adamw"] = _TEMPERATURE["adam"]
+_TEMPERATURE["adaiw"] = _TEMPERATURE["adai"]
+
+
+def optimizer_temperature(kind: str, curvature: np.ndarray | float, lr: float, batch_size: int, **hyperparameters: float | str) -> np.ndarray:
+    r"""Temperature :math:`T_i` of an optimizer near a minimum with Hessian eigenvalues :math:`H_i` (THEORY.md §3).
+
+    ====================  ==========================================================
+    kind                  :math:`T_i` (noise :math:`C = H/B`, Adam-like ε → 0)
+    ====================  ==========================================================
+    sgd, adai, adaiw      :math:`\eta H_i/(2B)`
+    momentum              :math:`\eta H_i/(2B(1-\beta_1))` (``form="pytorch"``), :math:`\eta H_i/(2B)` (``"ema"``)
+    adam, adamw           :math:`(\eta/2\sqrt B)\sqrt{H_i}`
+    sadam                 :math:`(\eta H_i/2B)/\mathrm{softplus}_s(\sqrt{H_i/B})`
+    adamomentum           :math:`\sqrt{(1+\beta_1)/(1-\beta_1)}\,(\eta/2\sqrt B)\sqrt{H_i}`
+    ====================  ==========================================================
+
+    Overdamped limit, SGD time; the stationary variance is :math:`T_i/H_i`
+    (:func:`optimizer_stationary_variance`).
+    """
+    try:
+        formula = _TEMPERATURE[kind]
+    except KeyError:
+        raise InputError(f"no temperature formula for optimizer {kind!r}; known: {', '.join(_TEMPERATURE)}") from None
+    h = np.asarray(curvature, dtype=float)
+    _positive(curvature=h, lr=lr, batch_size=batch_size)
+    return np.asarray(formula(h, lr, batch_size, **hyperparameters), dtype=float)
+
+
+def optimizer_stationary_variance(kind: str, curvature: np.ndarray | float, lr: float, batch_size: int, **hyperparameters: float | str) -> np.ndarray:
+    r"""Stationary :math:`\operatorname{Var}\theta_i = T_i/H_i` near a minimum (overdamped, small η); see :func:`optimizer_temperature`.
+
+    For SGD it is :math:`\eta/(2B)` in every direction: the covariance is isotropic for any H.
+    """
+    return optimizer_temperature(kind, curvature, lr, batch_size, **hyperparameters) / np.asarray(curvature, dtype=float)
+
+
+def sgd_discrete_stationary_variance(curvature: float, lr: float, batch_size: int) -> float:
+    r"""Exact stationary variance of *discrete* SGD on :math:`L = H\theta^2/2` with noise :math:`C = H/B`:
+
+    :math:`\theta_{k+1} = (1-\eta H)\theta_k - \eta\xi_k` gives
+    :math:`\operatorname{Var} = \eta/(B(2-\eta H))` for :math:`0 < \eta H < 2` (the continuous
+    value η/2B is its η → 0 limit); NaN beyond the stability limit.
+    """
+    _positive(curvature=curvature, lr=lr, batch_size=batch_size)
+    x = lr * curvature
+    return float(lr / (batch_size * (2 - x))) if x < 2 else float("nan")
+
+
+def adam_bounded_update(beta1: float, beta2: float) -> bool:
+    r"""Whether Adam's :math:`(\beta_1, \beta_2)` lie in the bounded-update region :math:`\beta_1^2 < \beta_2` (Gould & Tanaka, arXiv 2411.05746)."""
+    return bool(beta1**2 < beta2)
+
+
+def saddle_msd_sgd(time: np.ndarray | float, curvature: float, lr: float, batch_size: int) -> np.ndarray:
+    r"""SGD from rest at a saddle, direction with :math:`H = -h`: :math:`\langle\theta^2\rangle = (\eta/2B)(e^{2ht}-1)` (THEORY §4, SGD time)."""
+    h = abs(curvature)
+    _positive(curvature=h, lr=lr, batch_size=batch_size)
+    return lr / (2 * batch_size) * np.expm1(2 * h * np.asarray(time, dtype=float))
+
+
+def saddle_msd_adam(time: np.ndarray | float, curvature: float, lr: float, batch_size: int) -> np.ndarray:
+    r"""Adam (β₁ → 0, frozen :math:`P = \sqrt{B/h}`) from rest at a saddle:
+    :math:`\langle\theta^2\rangle = (\eta/2)(e^{2\sqrt{Bh}t}-1)/\sqrt{Bh} \approx \eta t` — independent of h at early times."""
+    h = abs(curvature)
+    _positive(curvature=h, lr=lr, batch_size=batch_size)
+    rate = np.sqrt(batch_size * h)
+    return lr / 2 * np.expm1(2 * rate * np.asarray(time, dtype=float)) / rate
+
+
+def inertial_covariance(time: float, curvature: float, mass: float, damping: float, diffusion: float) -> np.ndarray:
+    r"""Covariance of :math:`(\theta, r)` at ``time`` for the linear inertial model from rest at the origin,
+
+    :math:`d\theta = r\,dt`, :math:`M\,dr = -\gamma M r\,dt - H\theta\,dt + \sqrt{2D}\,dW`:
+
+    .. math::
+
+        \Sigma(t) = \int_0^t e^{As} Q e^{A^\top s}\,ds, \quad A = \begin{pmatrix}0 & 1\\ -H/M & -\gamma\end{pmatrix},
+        \quad Q = \operatorname{diag}(0, 2D/M^2)
+
+    (THEORY §4; H < 0 at a saddle). The three moments :math:`y = (\Sigma_{\theta\theta}, \Sigma_{\theta r}, \Sigma_{rr})`
+    obey :math:`\dot y = Ky + q` with :math:`K` = [[0, 2, 0], [−H/M, −γ, 1], [0, −2H/M, −2γ]],
+    :math:`q = (0, 0, 2D/M^2)`, so :math:`y(t) = \int_0^t e^{Ks}q\,ds`, the last column of the
+    exponential of the augmented matrix [[Kt, qt], [0, 0]]: exact also at critical damping
+    (defective K), accurate at small t and stiff (large) damping. Returns
+    [[Var θ, Cov], [Cov, Var r]].
+    """
+    _positive(mass=mass, diffusion=diffusion)
+    if not damping >= 0:
+        raise InputError(f"damping must be >= 0, got {damping!r}")
+    if not time >= 0:
+        raise InputError(f"time must be >= 0, got {time!r}")
+    w = curvature / mass
+    aug = np.zeros((4, 4))
+    aug[:3, :3] = [[0.0, 2.0, 0.0], [-w, -damping, 1.0], [0.0, -2 * w, -2 * damping]]
+    aug[2, 3] = 2 * diffusion / mass**2
+    tt, tr, rr = expm(aug * float(time))[:3, 3]
+    return np.array([[tt, tr], [tr, rr]])
+
+
+def inertial_instability_rate(curvature: float, mass: float, damping: float) -> float:
+    r"""Growth rate at a saddle (:math:`H = -h`): :math:`\lambda_+ = -\gamma/2 + \sqrt{\gamma^2/4 + h/M}`."""
+    h = abs(curvature)
+    _positive(curvature=h, mass=mass)
+    return float(-damping / 2 + np.sqrt(damping**2 / 4 + h / mass))
+
+
+def heavy_ball_saddle_growth_rate(curvature: float, lr: float, beta1: float, beta3: float = 1.0, preconditioner: float = 1.0) -> float:
+    r"""Exact growth rate of the *discrete* heavy-ball iteration at a saddle (:math:`H = -h`), per SGD time.
+
+    :math:`\theta_{k+1} = \theta_k + \beta_1(\theta_k - \theta_{k-1}) + \eta P\beta_3 h\,\theta_k` grows as
+    :math:`z_+^k`, :math:`z_+ = \tfrac12\big(a + \sqrt{a^2 - 4\beta_1}\big)`, :math:`a = 1 + \beta_1 + \eta P\beta_3 h`;
+    the rate is :math:`\ln z_+/\eta`. Its η → 0 limit is the inertial model's
+    :func:`inertial_instability_rate` with :math:`M = \eta/(\beta_3 P)`, :math:`\gamma = (1-\beta_1)/\eta`.
+    """
+    h = abs(curvature)
+    _positive(curvature=h, lr=lr, beta3=beta3, preconditioner=preconditioner)
+    if not 0 <= beta1 < 1:
+        raise InputError(f"beta1 must lie in [0, 1), got {beta1!r}")
+    a = 1 + beta1 + lr * preconditioner * beta3 * h
+    return float(np.log((a + np.sqrt(a * a - 4 * beta1)) / 2) / lr)
+
+
+# Exponent of log τ (ΔL/T along the escape path) per optimizer, as a function of
+# (ΔL, H_a, |H_b|, s, lr, batch_size, hyperparameters).
+_ESCAPE_EXPONENT: dict[str, Callable[..., float]] = {
+    "sgd": lambda dl, ha, hb, s, lr, b, **_: 2 * b * dl / lr * (s / ha + (1 - s) / hb),
+    "adai": lambda dl, ha, hb, s, lr, b, **_: 2 * b * dl / lr * (s / ha + (1 - s) / hb),
+    "momentum": lambda dl, ha, hb, s, lr, b, beta1=0.9, form="pytorch", **_: (
+        ((1 - beta1) if form == "pytorch" else 1.0) * 2 * b * dl / lr * (s / ha + (1 - s) / hb)
+    ),
+    "adam": lambda dl, ha, hb, s, lr, b, **_: 2 * np.sqrt(b) * dl / lr * (s / np.sqrt(ha) + (1 - s) / np.sqrt(hb)),
+}
+
+
+def optimizer_escape_exponent(
+    kind: str, barrier: float, curvature_min: float, curvature_barrier: float, lr: float, batch_size: int, share: float | None = None, **hyperparameters: float | str
+) -> float:
+    r"""Exponent of the escape time, :math:`\ln\tau = \text{exponent} + O(\ln\text{prefactor})` (THEORY §5, Adai paper).
+
+    ===========  ===============================================================================
+    kind         exponent
+    ===========  ===============================================================================
+    sgd, adai    :math:`\frac{2B\Delta L}{\eta}\left(\frac{s}{H_a} + \frac{1-s}{|H_b|}\right)`
+    momentum     the SGD exponent times :math:`\gamma M` (:math:`1-\beta_1` PyTorch form, 1 EMA)
+    adam         :math:`\frac{2\sqrt B\Delta L}{\eta}\left(\frac{s}{\sqrt{H_a}} + \frac{1-s}{\sqrt{|H_b|}}\right)`
+    ===========  ===============================================================================
+
+    ``share`` s is the fraction of the barrier climbed in the minimum's quadratic region;
+    by default :math:`|H_b|/(H_a+|H_b|)` (exact for a :math:`C^1` piecewise-quadratic loss).
+    Under sharpening :math:`L_k(\theta) = f(\sqrt k\,\theta)` every H scales by k, so the SGD,
+    Momentum and Adai exponents go as 1/k and Adam's as :math:`1/\sqrt k`.
+    """
+    try:
+        formula = _ESCAPE_EXPONENT[kind]
+    except KeyError:
+        raise InputError(f"no escape-exponent formula for optimizer {kind!r}; known: {', '.join(_ESCAPE_EXPONENT)}") from None
+    _positive(barrier=barrier, curvature_min=curvature_min, lr=lr, batch_size=batch_size)
+    h_b = abs(curvature_barrier)
+    _positive(curvature_barrier=h_b)
+    s = h_b / (curvature_min + h_b) if share is None else share
+    if not 0 <= s <= 1:
+        raise InputError(f"the share s must lie in [0, 1], got {s}")
+    return float(formula(barrier, curvature_min, h_b, s, lr, batch_size, **hyperparameters))

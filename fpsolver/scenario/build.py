@@ -9,7 +9,9 @@ bad file.
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ import yaml
 
 from ..boundary import Boundaries
 from .. import resources
+from ..critical import critical_points
 from ..errors import InputError, ScenarioError
 from ..fields import MatrixField
 from ..grid import Axis, Grid
@@ -30,13 +33,15 @@ from ..gridcheck import require_finite
 from ..initial import gaussian
 from ..landscapes import LIBRARY, Landscape, library
 from ..linalg import SOLVERS
-from ..models import Overdamped
+from ..models import Model, Overdamped
+from ..noise import NOISES
+from ..optimizers import OPTIMIZERS
 from ..escape import ESCAPE_METHODS
 from ..transient import dividing_plane
 from ..problem import FokkerPlanck
 from ..stepping import SCHEMES, steps_for
 from .names import RESERVED_NAMES, reserved_clashes
-from .schema import ExpressionLandscape, Scenario
+from .schema import ExpressionLandscape, OptimizerSpec, Scenario
 from .sweep import Variant, expand_sweep, located_variant_error
 from .yamlfile import Located, load_yaml, parse_yaml
 
@@ -209,7 +214,10 @@ def _check_resources(spec: Scenario, located: Located) -> None:
     if ev is not None:
         snapshots = min(ev.t_end / ev.save_every + 1.0 if ev.save_every else 2.0, steps + 1.0)
     vectors = 20 + (3 * tasks.spectrum.k + 1 if tasks.spectrum is not None else 0)
-    full = any(isinstance(c, list) and any(isinstance(row, list) for row in c) for c in (spec.model.diffusion, spec.model.mobility))
+    if spec.model is not None:
+        full = any(isinstance(c, list) and any(isinstance(row, list) for row in c) for c in (spec.model.diffusion, spec.model.mobility))
+    else:  # an optimizer's gradient noise is a full matrix in more than one dimension
+        full = len(spec.grid) > 1
     with _at(located, ("solver",)):
         estimate = resources.estimate(
             tuple(a.n for a in spec.grid.values()),
@@ -251,20 +259,51 @@ def _landscape(spec: Scenario, located: Located, grid: Grid) -> Landscape:
     return landscape
 
 
-def _model(spec: Scenario, located: Located, landscape: Landscape, grid: Grid) -> Overdamped:
+def _model(spec: Scenario, located: Located, landscape: Landscape, grid: Grid) -> Model:
+    if spec.optimizer is not None:
+        return _optimizer_model(spec.optimizer, located, landscape, grid)
     m = spec.model
     noise_key = "temperature" if m.temperature is not None else "diffusion"
     centres = dict(zip(grid.names, grid.mesh()))
     for key in ("mobility", "diffusion"):
-        spec = getattr(m, key)
-        if spec is not None:
+        field = getattr(m, key)
+        if field is not None:
             with _at(located, ("model", key)):
-                require_finite(grid, MatrixField(spec, grid.position_names, key)(centres), key)
+                require_finite(grid, MatrixField(field, grid.position_names, key)(centres), key)
     with _at(located, ("model", noise_key)):
         model = Overdamped(landscape, m.temperature, diffusion=m.diffusion, mobility=m.mobility, convention=m.convention)
     key = noise_key if noise_key == "diffusion" else "mobility"
     with _at(located, ("model", key)):
         model.on(grid)
+    return model
+
+
+def _optimizer_model(o: OptimizerSpec, located: Located, landscape: Landscape, grid: Grid) -> Model:
+    """The optimizer's continuous model; a bad hyperparameter is located at its own key."""
+    with _at(located, ("optimizer", "kind")):
+        if o.kind not in OPTIMIZERS:
+            raise InputError(f"unknown optimizer kind {o.kind!r}; choose one of {', '.join(OPTIMIZERS)}")
+    cls = OPTIMIZERS[o.kind]
+    params = o.hyperparameters()
+    accepted = inspect.signature(cls).parameters
+    for key in params:
+        if key not in accepted:
+            raise located.error(("optimizer", key), f"{o.kind} does not take {key!r}; it takes {', '.join(accepted)}")
+    try:
+        optimizer = cls(**params)
+    except InputError as exc:
+        key = next((k for k in params if re.search(rf"\b{k}\b", str(exc))), None)
+        raise located.error(("optimizer",) + ((key,) if key else ()), str(exc)) from None
+    with _at(located, ("optimizer", "noise")):
+        noise = None if o.noise is None else NOISES[o.noise.kind](**o.noise.model_dump(exclude={"kind"}, exclude_none=True))
+    with _at(located, ("optimizer",)):
+        model = optimizer.model(landscape, noise, dynamics=o.dynamics, convention=o.convention, freeze_at=o.freeze_at)
+        coefficients = model.on(grid)
+        points = [cp.position for cp in critical_points(landscape, coefficients.grid)]
+        if o.dynamics == "overdamped" and points:
+            # Kramers-type rates depend on the curvatures at minima and saddles: check there.
+            at = {v: np.array([q[i] for q in points]) for i, v in enumerate(landscape.variables)}
+            optimizer.check_overdamped(landscape, noise, at, freeze_at=o.freeze_at)
     return model
 
 

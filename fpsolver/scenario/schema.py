@@ -9,11 +9,11 @@ scenario is built (:mod:`fpsolver.scenario.build`), with the same located errors
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-__all__ = ["Scenario", "AxisSpec", "ModelSpec", "Tasks"]
+__all__ = ["Scenario", "AxisSpec", "ModelSpec", "OptimizerSpec", "NoiseSpec", "Tasks"]
 
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -154,6 +154,52 @@ class ModelSpec(_Strict):
         return self
 
 
+class NoiseSpec(_Strict):
+    """Per-sample gradient noise Sigma(theta) (fpsolver.noise); the optimizer's batch_size divides it."""
+
+    kind: Literal["hessian", "white", "covariance"] = Field("hessian", description="hessian: |H| + delta; white: sigma**2 I; covariance: a matrix of expressions.")
+    delta: Positive | None = Field(None, description="hessian: regularisation delta > 0 (default 1e-3).")
+    sigma: Positive | None = Field(None, description="white: per-sample standard deviation.")
+    matrix: list[Any] | None = Field(None, description="covariance: n x n matrix (or diagonal list) of numbers or expressions.")
+
+    @model_validator(mode="after")
+    def _keys_of_kind(self) -> NoiseSpec:
+        allowed = {"hessian": {"delta"}, "white": {"sigma"}, "covariance": {"matrix"}}[self.kind]
+        extra = [k for k in ("delta", "sigma", "matrix") if getattr(self, k) is not None and k not in allowed]
+        if extra:
+            raise ValueError(f"{self.kind} noise does not take {', '.join(extra)}")
+        if self.kind != "hessian" and not any(getattr(self, k) is not None for k in allowed):
+            raise ValueError(f"{self.kind} noise needs {', '.join(sorted(allowed))}")
+        return self
+
+
+class OptimizerSpec(_Strict):
+    """An optimizer in place of ``model`` (fpsolver.optimizers): its continuous-time model, in SGD time t = k * lr."""
+
+    kind: str = Field(description="gd_noise, sgd, momentum, adam, adamw, adai, adaiw, sadam, samsgrad or adamomentum.")
+    lr: Positive = Field(description="Learning rate.")
+    batch_size: int | None = Field(None, description="Batch size B >= 1 (not for gd_noise).")
+    sigma: Positive | None = Field(None, description="gd_noise: white gradient-noise standard deviation.")
+    beta1: Finite | None = Field(None, description="momentum, adam family: beta1 in [0, 1).")
+    beta2: Finite | None = Field(None, description="adam family, adai: beta2 in [0, 1).")
+    beta0: Finite | None = Field(None, description="adai: inertia scale beta0 in [0, 1).")
+    eps: Finite | None = Field(None, description="adam: epsilon >= 0; adai: inertia bound in (0, 1].")
+    weight_decay: Finite | None = Field(None, description="lambda >= 0 (adam, adamw, adai, adaiw, sadam, samsgrad, adamomentum).")
+    softplus: Positive | None = Field(None, description="sadam, samsgrad: softplus sharpness.")
+    form: Literal["pytorch", "ema"] | None = Field(None, description="momentum: pytorch (m = beta1 m + g) or ema.")
+    noise: NoiseSpec | None = Field(None, description="Gradient noise; default hessian with delta 1e-3 (gd_noise: its own white noise).")
+    dynamics: Literal["overdamped", "inertial"] = Field("overdamped", description="overdamped (large-damping limit) or inertial (phase space).")
+    convention: Literal["ito", "stratonovich", "isothermal"] = Field("ito", description="Overdamped: stochastic calculus when D depends on theta.")
+    freeze_at: Point | None = Field(None, description="Evaluate the adaptive preconditioner at this point (one value per landscape variable).")
+
+    #: Keys that are not constructor arguments of the optimizer.
+    MODEL_KEYS: ClassVar[tuple[str, ...]] = ("kind", "noise", "dynamics", "convention", "freeze_at")
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The optimizer's constructor arguments that the file sets."""
+        return self.model_dump(exclude=set(self.MODEL_KEYS), exclude_none=True)
+
+
 class GaussianSpec(_Strict):
     """Product Gaussian initial density."""
 
@@ -240,11 +286,18 @@ class Scenario(_Strict):
     landscape: LandscapeSpec = Field(description="The loss landscape.")
     grid: dict[str, AxisSpec] = Field(min_length=1, description="Axes in order: name -> {min, max, n}.")
     boundary: Any = Field("reflecting", description="Kind for all sides, or per axis: kind or [lower, upper].")
-    model: ModelSpec = Field(description="The stochastic model.")
+    model: ModelSpec | None = Field(None, description="The stochastic model (or give 'optimizer').")
+    optimizer: OptimizerSpec | None = Field(None, description="An optimizer whose continuous-time model is solved (instead of 'model').")
     initial: InitialSpec | None = Field(None, description="Initial density (needed by evolve).")
     tasks: Tasks = Field(description="What to compute.")
     solver: str = Field("superlu", description="Linear solver: superlu or krylov.")
     output: str | None = Field(None, description="Output file (.nc); relative paths are relative to the working directory.")
+
+    @model_validator(mode="after")
+    def _one_model(self) -> Scenario:
+        if (self.model is None) == (self.optimizer is None):
+            raise ValueError("give exactly one of 'model' or 'optimizer'")
+        return self
 
     @field_validator("name")
     @classmethod
