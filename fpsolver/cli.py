@@ -113,6 +113,35 @@ def run(files: tuple[str, ...], output: str | None, progress: bool | None, quiet
         click.get_current_context().exit(EXIT_INTERNAL)
 
 
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=True, path_type=str))
+@click.option("-o", "--output", type=click.Path(path_type=str), help="Output .nc file (default: the scenario's).")
+@click.option("-w", "--workers", type=click.IntRange(min=1), default=None, help="Local worker processes (default: the number of cores).")
+@click.option("--scheduler", metavar="ADDRESS", default=None, help="A dask.distributed scheduler (tcp://host:8786) instead of local processes.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar over the runs (default: on a terminal, off in CI).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line; only warnings and errors.")
+@_report_errors
+def sweep(file: str, output: str | None, workers: int | None, scheduler: str | None, progress: bool | None, quiet: bool) -> None:
+    """Run the sweep of scenario FILE in parallel and write one netCDF file.
+
+    The runs go to local processes, or to a dask.distributed cluster with --scheduler. Each
+    finished run is kept beside the output until every run has landed, so rerunning the
+    command after an interruption or a failed run computes only what is missing. Exit status 1
+    when a run failed (the others are written; the failed ones are NaN with their message in
+    ``run_error``).
+    """
+    from .sweeps import run_sweep
+
+    show = False if quiet else _progress_default() if progress is None else progress
+    path, ds, failed = run_sweep(file, output, workers=workers, scheduler=scheduler, progress=show)
+    for line in (str(e) for e in ds["run_error"].values if e):
+        click.echo(line, err=True)
+    if not quiet:
+        click.echo(f"{file}: wrote {path} ({ds.sizes[ds['run_error'].dims[0]]} sweep runs, {failed} failed)")
+    if failed:
+        click.get_current_context().exit(EXIT_INTERNAL)
+
+
 def _conservation(ds: Any) -> str:
     """How well the evolve task kept probability: drift of the total and the negative part."""
     mass = ds["mass"]

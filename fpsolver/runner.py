@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,11 @@ import xarray as xr
 
 from .errors import FPSolverError, FPSolverWarning, InputError, ScenarioError, SolverError, SweepError
 from .io import global_attrs, write_dataset
-from .scenario.build import LoadedScenario, Run
+from .scenario.build import LoadedScenario, Run, build_located
 from .scenario.sweep import Variant
 from .stepping import NegativeDensityCheck
 
-__all__ = ["run_scenario", "compute", "compute_runs", "run_file", "TASKS", "register_task", "labelled_warnings"]
+__all__ = ["run_scenario", "compute", "compute_runs", "compute_variant", "combine_runs", "RunResult", "run_file", "TASKS", "register_task", "labelled_warnings"]
 
 logger = logging.getLogger(__name__)
 
@@ -190,44 +191,74 @@ def run_scenario(scenario: LoadedScenario, progress: bool | None = None) -> tupl
 GLOBAL_KEYS = ("Conventions", "title", "source", "history", "date_created", "scenario_file", "scenario", "tasks")
 
 
-def compute_runs(run: Run, progress: bool | None = None) -> xr.Dataset:
-    """Compute every run of a file; a sweep's runs are stacked along the sweep dimension.
+@dataclass
+class RunResult:
+    """One sweep run's dataset, or the located failure (``(where, message)``) that stopped it."""
 
-    One swept key gives a dimension named after its last part (``temperature``); several
-    keys (or ``mode: zip``) give a dimension ``run`` with one coordinate per key. Runs on
-    different grids are aligned on the union of their cell centres (NaN elsewhere).
+    dataset: xr.Dataset | None
+    failure: tuple[str, str] | None
+
+
+def compute_variant(
+    source: str, variant: Variant, keys: list[str], scenario: LoadedScenario | None = None, output: Path | None = None, progress: bool | None = None
+) -> RunResult:
+    """Compute one sweep run in isolation; never raises for what the run itself does.
+
+    ``scenario`` is the built run; without it the run is rebuilt from ``variant``'s YAML data
+    (in a worker process, where only plain data travels).
+    """
+    logger.info("%s: sweep run %s", source, variant.label)
+    try:
+        if scenario is None:
+            scenario = build_located(variant.located, output)
+        return RunResult(compute(scenario, progress, label=f"{source}: sweep run {variant.label}"), None)
+    except Exception as exc:  # noqa: BLE001 - one failing run must not lose the others
+        return RunResult(None, _located_failure(source, variant, keys, exc))
+
+
+def sweep_keys(run: Run) -> list[str]:
+    """The swept keys of a sweep, in file order."""
+    return list(run.runs[0][0].values)
+
+
+def compute_runs(run: Run, progress: bool | None = None) -> xr.Dataset:
+    """Compute every run of a file, one after the other; a sweep's runs are stacked (:func:`combine_runs`).
 
     Each run is computed in isolation: a run that fails is NaN in every variable and its
     located message (``FILE:LINE: sweep.KEY: message (in the sweep run KEY=VALUE)``) is in
     ``run_error`` (empty for the runs that worked). Only when every run fails is nothing
-    returned: :class:`SweepError`.
+    returned: :class:`SweepError`. ``fpsolver sweep`` (:mod:`fpsolver.sweeps`) computes the
+    same runs in parallel.
     """
     if not run.is_sweep:
         return compute(run.runs[0][1], progress)
-    keys = list(run.runs[0][0].values)
-    single = len(keys) == 1 and len({str(v.values[keys[0]]) for v, _ in run.runs}) == len(run.runs)
-    dim = keys[0].split(".")[-1] if single else "run"
-    results: list[xr.Dataset | None] = []
-    failures: list[tuple[str, str] | None] = []
+    keys = sweep_keys(run)
+    results: list[RunResult] = []
     with _bar(len(run.runs), "run", progress) as bar:
         for variant, scenario in run.runs:
             bar.set_description(variant.label)
-            logger.info("%s: sweep run %s", run.source, variant.label)
-            try:
-                ds = compute(scenario, progress, label=f"{run.source}: sweep run {variant.label}")
-                failures.append(None)
-            except Exception as exc:  # noqa: BLE001 - one failing run must not lose the others
-                ds = None
-                failures.append(_located_failure(run, variant, keys, exc))
-            results.append(ds)
+            results.append(compute_variant(run.source, variant, keys, scenario, progress=progress))
             bar.update(1)
-    good = [ds for ds in results if ds is not None]
+    return combine_runs(run, results)
+
+
+def combine_runs(run: Run, results: list[RunResult]) -> xr.Dataset:
+    """Stack the results of a sweep's runs along the sweep dimension.
+
+    One swept key gives a dimension named after its last part (``temperature``); several
+    keys (or ``mode: zip``) give a dimension ``run`` with one coordinate per key. Runs on
+    different grids are aligned on the union of their cell centres (NaN elsewhere).
+    """
+    keys = sweep_keys(run)
+    single = len(keys) == 1 and len({str(v.values[keys[0]]) for v, _ in run.runs}) == len(run.runs)
+    dim = keys[0].split(".")[-1] if single else "run"
+    good = [r.dataset for r in results if r.dataset is not None]
     if not good:
-        raise SweepError([f for f in failures if f is not None])
+        raise SweepError([r.failure for r in results if r.failure is not None])
     if any(dim in ds.dims for ds in good):
         dim = "run"
     template = _nan_like(good[0])
-    parts = [template if ds is None else ds for ds in results]
+    parts = [template if r.dataset is None else r.dataset for r in results]
     # Attributes that differ between runs (the swept model_* values, timings) are dropped;
     # the swept values live in the sweep coordinate(s) and the 'sweep' attribute.
     # Runs on different grids (a sweep of grid keys) are aligned on the union of their cell
@@ -238,13 +269,13 @@ def compute_runs(run: Run, progress: bool | None = None) -> xr.Dataset:
         name = key.split(".")[-1] if single else key.replace(".", "_")
         values = [v.values[key] for v, _ in run.runs]
         combined = combined.assign_coords({name: (dim, values, {"long_name": f"swept {key}", "units": "1", "units_note": "as in the scenario"})})
-    errors = np.array(["" if f is None else f"{f[0]}: {f[1]}" for f in failures], dtype=object)
+    errors = np.array(["" if r.failure is None else f"{r.failure[0]}: {r.failure[1]}" for r in results], dtype=object)
     combined["run_error"] = (dim, errors, {"long_name": "why the sweep run failed (empty: it ran)"})
     combined.attrs["sweep"] = "; ".join(f"{k} = {[v.values[k] for v, _ in run.runs]}" for k in keys)
     return combined
 
 
-def _located_failure(run: Run, variant: Variant, keys: list[str], exc: Exception) -> tuple[str, str]:
+def _located_failure(source: str, variant: Variant, keys: list[str], exc: Exception) -> tuple[str, str]:
     """(``FILE:LINE: sweep.KEY``, ``message (in the sweep run KEY=VALUE)``) for a run that failed."""
     line = variant.located.line(tuple(keys[0].split(".")))
     key = f"sweep.{keys[0]}" if len(keys) == 1 else "sweep"
@@ -252,7 +283,7 @@ def _located_failure(run: Run, variant: Variant, keys: list[str], exc: Exception
         message = "; ".join(f"{where.split(': ', 1)[-1]}: {text}" for where, text in exc.problems)
     else:
         message = str(exc) if isinstance(exc, FPSolverError) else f"{type(exc).__name__}: {exc}"
-    return f"{run.source}:{line}: {key}", f"{message} (in the sweep run {variant.label})"
+    return f"{source}:{line}: {key}", f"{message} (in the sweep run {variant.label})"
 
 
 def _nan_like(ds: xr.Dataset) -> xr.Dataset:

@@ -22,8 +22,9 @@ LAYERS = [
     {"rates", "barrier", "transient"},
     {"escape"},
     {"problem"},
-    {"scenario", "io", "plotting", "accessor", "sweeps"},
+    {"scenario", "io", "plotting", "accessor"},
     {"runner"},
+    {"sweeps"},
     {"cli", "__init__", "__main__"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

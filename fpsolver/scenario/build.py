@@ -45,7 +45,7 @@ from .schema import ExpressionLandscape, OptimizerSpec, Scenario
 from .sweep import Variant, expand_sweep, located_variant_error
 from .yamlfile import Located, load_yaml, parse_yaml
 
-__all__ = ["LoadedScenario", "Run", "load_runs", "load_scenario", "loads_scenario", "check_output_path"]
+__all__ = ["LoadedScenario", "Run", "build_located", "load_runs", "load_scenario", "loads_scenario", "check_output_path"]
 
 DEFAULT_OUTPUT_DIR = "outputs"
 
@@ -121,6 +121,11 @@ def load_scenario(path: str | Path, output: str | Path | None = None) -> LoadedS
     if run.is_sweep:
         raise ScenarioError([(f"{run.source}", "the file contains a sweep: load it with load_runs")])
     return run.runs[0][1]
+
+
+def build_located(located: Located, output: str | Path | None = None) -> LoadedScenario:
+    """Validate and build one run from its parsed YAML data (a sweep run, in a worker process)."""
+    return _build(located, output)
 
 
 def loads_scenario(text: str, source: str = "<string>", output: str | Path | None = None) -> LoadedScenario:

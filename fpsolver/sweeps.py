@@ -1,0 +1,138 @@
+"""Parallel sweeps: the runs of one scenario file on local processes or a dask cluster.
+
+``fpsolver sweep FILE`` computes the runs of a ``sweep:`` block in parallel and writes one
+dataset with the swept keys as dimensions, like ``fpsolver run`` does sequentially:
+
+* ``--workers N`` (default: the number of cores) local processes
+  (:class:`concurrent.futures.ProcessPoolExecutor`), or ``--scheduler ADDRESS`` a running
+  ``dask.distributed`` scheduler — both are driven through the same
+  :class:`concurrent.futures.Executor` interface (dask's ``Client.get_executor()``), so the
+  code is the same on a laptop and on a cluster;
+* every run is rebuilt from its (picklable) YAML data inside its worker and computed in
+  isolation: a failing run is recorded (NaN and its located message) and the others land;
+* each finished run is written to ``.<output name>.runs/<key>.nc`` beside the output, keyed by
+  a hash of the run's scenario data, so an interrupted sweep, or one rerun after a failed run
+  was fixed, skips the runs already done; the folder is removed once every run has landed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+import yaml
+
+from .errors import InputError
+from .io import write_dataset
+from .runner import RunResult, combine_runs, compute_variant, sweep_keys
+from .scenario.build import load_runs
+from .scenario.sweep import Variant
+
+__all__ = ["run_sweep", "run_key", "cache_dir"]
+
+logger = logging.getLogger(__name__)
+
+
+def run_key(data: Any) -> str:
+    """A stable key of one run: the SHA-256 of its scenario data as canonical YAML."""
+    text = yaml.safe_dump(data, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def cache_dir(output: Path) -> Path:
+    """Where the finished runs of a sweep writing ``output`` are kept."""
+    return output.parent / f".{output.stem}.runs"
+
+
+def _work(source: str, variant: Variant, keys: list[str], output: str) -> RunResult:
+    """Worker: rebuild one run from its YAML data and compute it (never raises for the run's own failures)."""
+    return compute_variant(source, variant, keys, output=Path(output))
+
+
+def run_sweep(
+    path: str | Path,
+    output: str | Path | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool | None = None,
+) -> tuple[Path, xr.Dataset, int]:
+    """Compute the runs of the scenario file ``path`` in parallel and write one dataset.
+
+    Returns the output path, the dataset and the number of runs that failed.
+    """
+    run = load_runs(path, output)  # validates every run before anything is computed
+    if not run.is_sweep:
+        raise InputError(f"{run.source}: has no sweep block; use 'fpsolver run'")
+    out = run.output
+    swept = sweep_keys(run)
+    cache = cache_dir(out)
+    cache.mkdir(parents=True, exist_ok=True)
+    keys = [run_key(variant.located.data) for variant, _ in run.runs]
+    results: list[RunResult | None] = [None] * len(run.runs)
+    for i, key in enumerate(keys):
+        done = cache / f"{key}.nc"
+        if done.exists():
+            results[i] = RunResult(_load(done), None)
+            logger.info("%s: run %s already done (%s)", run.source, run.runs[i][0].label, done)
+    todo = [i for i, r in enumerate(results) if r is None]
+    if todo:
+        with _executor(workers, scheduler) as pool, _bar(len(todo), progress) as bar:
+            futures = {pool.submit(_work, run.source, run.runs[i][0], swept, str(out)): i for i in todo}
+            for future in as_completed(futures):
+                i = futures[future]
+                result = future.result()
+                if result.dataset is not None:  # every run goes through its file, so fresh and cached runs combine alike
+                    written = write_dataset(result.dataset, cache / f"{keys[i]}.nc")
+                    result = RunResult(_load(written), None)
+                results[i] = result
+                bar.update(1)
+    combined = combine_runs(run, [r for r in results if r is not None])  # SweepError when every run failed
+    failed = sum(r is not None and r.failure is not None for r in results)
+    written = write_dataset(combined, out)
+    if not failed:
+        shutil.rmtree(cache, ignore_errors=True)  # everything landed: the per-run files are no longer needed
+    return written, combined, failed
+
+
+def _load(path: Path) -> xr.Dataset:
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
+
+
+class _executor:
+    """Local processes, or a dask.distributed cluster's executor, as a context manager."""
+
+    def __init__(self, workers: int | None, scheduler: str | None):
+        self.workers = workers or os.cpu_count() or 1
+        self.scheduler = scheduler
+        self._client = None
+
+    def __enter__(self) -> Executor:
+        if self.scheduler is None:
+            self._pool: Executor = ProcessPoolExecutor(max_workers=self.workers)
+            return self._pool
+        try:
+            from distributed import Client
+        except ImportError:
+            raise InputError("--scheduler needs dask.distributed: pip install 'fpsolver[dask]'") from None
+
+        self._client = Client(self.scheduler)
+        self._pool = self._client.get_executor()
+        return self._pool
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)
+        if self._client is not None:
+            self._client.close()
+
+
+def _bar(total: int, progress: bool | None) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="run", desc="sweep", leave=False, disable=not progress)
