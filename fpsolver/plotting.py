@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .analysis import moves_with, swept_keys
 from .errors import InputError
 
 __all__ = ["plot_dataset", "draw", "PANELS", "Sweep"]
@@ -51,11 +52,11 @@ class Sweep:
 
     @classmethod
     def of(cls, ds: xr.Dataset) -> Sweep | None:
-        keys = [str(name) for name, c in ds.coords.items() if str(c.attrs.get("long_name", "")).startswith("swept ")]
+        keys = swept_keys(ds)
         if not keys:
             return None
         dim = ds[keys[0]].dims[0]
-        others = keys[1:]
+        others = [k for k in keys[1:] if not moves_with(ds, k, keys[0])]  # zipped keys are not separate series
         if not others:
             return cls(dim, keys[0], [("", np.arange(ds.sizes[dim]))])
         labels = [", ".join(f"{k}={ds[k].values[i]}" for k in others) for i in range(ds.sizes[dim])]
@@ -74,10 +75,12 @@ class Sweep:
         values = np.asarray(ds[self.x].values, dtype=float)
         if self.x.endswith("temperature"):
             return 1.0 / values, "1 / T"
+        if self.x.endswith("sharpness"):
+            return 1.0 / values, "1 / k (k: sharpness)"
         return values, _label(ds[self.x], self.x)
 
     def run_label(self, ds: xr.Dataset, i: int) -> str:
-        swept = [str(n) for n, c in ds.coords.items() if str(c.attrs.get("long_name", "")).startswith("swept ")]
+        swept = swept_keys(ds)
         return ", ".join(f"{k}={ds[k].values[i]:g}" if np.issubdtype(ds[k].dtype, np.number) else f"{k}={ds[k].values[i]}" for k in swept)
 
 

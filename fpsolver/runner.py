@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import FPSolverError, FPSolverWarning, InputError, ScenarioError, SolverError, SweepError
+from .analysis import sharpness_fits
 from .io import global_attrs, write_dataset
 from .scenario.build import LoadedScenario, Run, build_located
 from .scenario.sweep import Variant
@@ -272,7 +273,7 @@ def combine_runs(run: Run, results: list[RunResult]) -> xr.Dataset:
     errors = np.array(["" if r.failure is None else f"{r.failure[0]}: {r.failure[1]}" for r in results], dtype=object)
     combined["run_error"] = (dim, errors, {"long_name": "why the sweep run failed (empty: it ran)"})
     combined.attrs["sweep"] = "; ".join(f"{k} = {[v.values[k] for v, _ in run.runs]}" for k in keys)
-    return combined
+    return combined.merge(sharpness_fits(combined))
 
 
 def _located_failure(source: str, variant: Variant, keys: list[str], exc: Exception) -> tuple[str, str]:

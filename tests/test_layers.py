@@ -22,6 +22,7 @@ LAYERS = [
     {"rates", "barrier", "transient"},
     {"escape"},
     {"problem"},
+    {"analysis"},
     {"scenario", "io", "plotting", "accessor"},
     {"runner"},
     {"sweeps"},
