@@ -212,24 +212,26 @@ def test_p4_slowest_modes_match_the_hermite_reference_without_spurious_modes():
     reference = stable_rates("4*(x**2 - 1)**2", temperature=1.0, damping=1.0, k=4)
     assert reference[1] == pytest.approx(P4_LAMBDA1, rel=1e-8)
     model = fp.Inertial(P4, damping=1.0, temperature=1.0)
-    problem = fp.FokkerPlanck(model, fp.Grid.uniform(x=(-2.2, 2.2, 100), r=(-6.5, 6.5, 80)))
+    problem = fp.FokkerPlanck(model, fp.Grid.uniform(x=(-2.2, 2.2, 160), r=(-6.5, 6.5, 128)))
     rates = problem.spectrum(k=4)["rate"].values
-    # Second order: measured relative errors on this grid are 3e-5 (lambda_1), 1e-3 (lambda_2, lambda_3).
+    # Third order: measured relative errors on this grid are 6.3e-4 (lambda_1), 1.5e-3 / 2.2e-3 (lambda_2, lambda_3).
     # A spurious slow mode (the centred scheme's checkerboard) would appear as an extra rate below these.
     assert abs(rates[0]) < 1e-10
-    np.testing.assert_allclose(rates[1:], reference[1:], rtol=3e-3)
+    np.testing.assert_allclose(rates[1:], reference[1:], rtol=5e-3)
 
 
 @pytest.mark.slow
-def test_p4_lambda1_converges_at_second_order():
+def test_p4_lambda1_converges_at_third_order():
     model = fp.Inertial(P4, damping=1.0, temperature=1.0)
-    sizes = [(50, 40), (100, 80), (200, 160)]
+    sizes = [(40, 32), (80, 64), (160, 128)]
     errors = []
     for nx, nr in sizes:
         problem = fp.FokkerPlanck(model, fp.Grid.uniform(x=(-2.2, 2.2, nx), r=(-6.5, 6.5, nr)))
         errors.append(abs(problem.spectrum(k=2)["rate"].values[1] / P4_LAMBDA1 - 1))
+    # Measured: errors 3.0e-2, 4.8e-3, 6.3e-4 (local orders 2.67, 2.92; 2.99 from 160 to 320).
     order = slope([1 / nx for nx, _ in sizes], errors)
-    assert order > 1.7, (errors, order)
+    assert order > 2.6, (errors, order)
+    assert errors[-1] < 1e-3
 
 
 @pytest.mark.parametrize("damping", [0.03, 1.0])

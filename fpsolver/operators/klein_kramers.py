@@ -10,38 +10,48 @@ Per direction :math:`k` (position :math:`\theta_k`, velocity :math:`r_k`),
 **Reference weights.** With the reference temperature :math:`T` (the model's, or the median
 local temperature when there is none) let :math:`a = e^{-L/T}` and
 :math:`b_k = e^{-M_k r_k^2/2T}`, :math:`w = a\prod_k b_k` (the Maxwell–Boltzmann density) and
-:math:`h = P/w`.
+:math:`h = P/w`. Unknowns are point values at cell centres; a flux scheme for point values is
+fourth-order consistent when its face flux approximates :math:`F - \Delta^2 F''/24` (the
+"numerical flux" whose difference quotient is :math:`\partial F` to fourth order), and the
+face weights used below are built that way: :math:`\tilde a = a\,e^{-\Delta^2(a''/a)/24}`, the
+same for b.
 
-**Ornstein–Uhlenbeck part** (friction and noise, along :math:`r_k` at fixed θ):
-Scharfetter–Gummel fluxes with the potential :math:`M_k r_k^2/2T_k(\theta)`, so the local
-Maxwellian is an exact null vector and this part is an M-matrix.
+**Ornstein–Uhlenbeck part** (friction and noise, along :math:`r_k` at fixed θ): a symmetric
+four-point flux in :math:`h = P/b_{\rm local}` (see :func:`_add_ornstein_uhlenbeck`), fourth
+order, dissipative in the Maxwellian-weighted norm, with the local Maxwellian exact. (The
+two-point Scharfetter–Gummel flux, an M-matrix, is only second order: on P4 with 80 velocity
+cells it was -2e-3 off in :math:`\lambda_1`, this flux +6e-4, and it converges 3-4x faster.)
 
 **Hamiltonian transport** (free flight along :math:`\theta_k`, force along :math:`r_k`): the
-flux through a face is :math:`u\,w_{\rm face}\,h_{\rm face}`, with the discrete velocity and force
+flux through a face is :math:`u\,\tilde w_{\rm face}\,h_{\rm face}`, with the discrete velocity
+and force
 
 .. math::
 
-    u_j = \frac{T}{M_k}\,\frac{b_{j-\frac12} - b_{j+\frac12}}{\Delta r\, b_j} \approx r_j,
+    u_j = \frac{T}{M_k}\,\frac{\tilde b_{j-\frac12} - \tilde b_{j+\frac12}}{\Delta r\, b_j} \approx r_j,
     \qquad
-    f_i = \frac{T}{M_k(\theta_i)}\,\frac{a_{i-\frac12} - a_{i+\frac12}}{\Delta\theta\, a_i} \approx \frac{\partial_k L}{M_k},
+    f_i = \frac{T}{M_k(\theta_i)}\,\frac{\tilde a_{i-\frac12} - \tilde a_{i+\frac12}}{\Delta\theta\, a_i} \approx \frac{\partial_k L}{M_k},
 
-(face weights of closed walls are 0). These definitions make the discrete divergence of the
-transported :math:`w` vanish cell by cell, so :math:`w` is an *exact* discrete stationary
-state (when an equilibrium exists: one temperature, constant mass) for any face value
-:math:`h_{\rm face}` that is 1 on :math:`h \equiv 1`. The centred :math:`h_{\rm face}` would
-make the transport skew-adjoint in the :math:`w`-weighted inner product but leaves a
-checkerboard :math:`h = (-1)^i` in θ undamped (a spurious slow mode). fpsolver uses the
-upwind-biased third-order reconstruction
+both fourth-order accurate (face weights of closed walls are 0). These definitions make the
+discrete divergence of the transported :math:`w` vanish cell by cell, so :math:`w` is an
+*exact* discrete stationary state (when an equilibrium exists: one temperature, constant
+mass) for any face value :math:`h_{\rm face}` that is 1 on :math:`h \equiv 1`. The centred
+:math:`h_{\rm face}` would make the transport skew-adjoint in the :math:`w`-weighted inner
+product but leaves a checkerboard :math:`h = (-1)^i` in θ undamped (a spurious slow mode).
+fpsolver uses the upwind-biased face value
 
 .. math::
 
     h_{i+\frac12} = \tfrac16(-h_{i-1} + 5h_i + 2h_{i+1}) \quad (u > 0),
     \qquad \tfrac16(2h_i + 5h_{i+1} - h_{i+2}) \quad (u < 0),
 
-whose dissipation is :math:`O(\Delta^3)` and damps the checkerboard at the grid scale (its
-symbol is the centred fourth-order face value plus :math:`\Delta^3|u|\partial^3 h/12`). Where
-the stencil would leave the domain at a reflecting wall the centred value is used. The
-scheme is second order overall (the discrete u and f are second-order approximations).
+which for point values equals :math:`h - \Delta^2 h''/24` at the face plus the dissipation
+:math:`\Delta^3|u|\,\partial^3 h/12`: a fourth-order flux with third-order damping of the grid
+scale. Its upstream difference is weighted by :math:`\sqrt{w_{\rm up}/w_{\rm face}}`, which
+both supplies the :math:`-\Delta^2 (w'/w) h'/12` part of the numerical flux and makes the
+damping provably dissipative (see :func:`_add_transport`). Where the stencil would leave the
+domain at a reflecting wall the centred value is used. **The scheme is third order overall**
+(measured on P4, gamma = T = 1: observed orders 2.67, 2.92, 2.99 from 40 to 320 cells in x).
 
 **Boundaries.** Velocity axes are truncated in the Maxwellian tail with zero flux. In θ:
 *reflecting* — zero normal flux (the wall is a closed face of weight 0, which also keeps
@@ -63,7 +73,6 @@ from ..grid import Grid
 from ..models import InertialCoefficients
 from .edges import GHOST, Edges, FluxAssembler, axis_edges
 from .registry import register_generator
-from .scharfetter_gummel import sg_weights
 
 __all__ = ["klein_kramers_generator", "UPWIND_BIASED", "CENTRED"]
 
@@ -72,8 +81,6 @@ __all__ = ["klein_kramers_generator", "UPWIND_BIASED", "CENTRED"]
 UPWIND_BIASED = (-1.0 / 6.0, 5.0 / 6.0, 2.0 / 6.0)
 #: Face value of h from (upwind, downwind) cells where the third-order stencil is not available.
 CENTRED = (0.5, 0.5)
-
-FOURTH_ORDER_WEIGHTS = True
 
 
 @register_generator(InertialCoefficients)
@@ -90,7 +97,7 @@ def klein_kramers_generator(coeffs: InertialCoefficients, grid: Grid, boundaries
         _add_transport(assembler, theta_edges, speed, weights.log_weight_along(theta_edges), grid, boundaries)
         force = _at_lower(weights.force(k), r_edges)
         _add_transport(assembler, r_edges, -force, weights.log_weight_along(r_edges), grid, boundaries)
-        _add_ornstein_uhlenbeck(assembler, r_edges, coeffs, k)
+        _add_ornstein_uhlenbeck(assembler, r_edges, coeffs, k, grid, boundaries)
     return assembler.matrix()
 
 
@@ -133,7 +140,7 @@ class _ReferenceWeights:
         land = self.coeffs.model.landscape
         args = {v: points[v] for v in land.variables}
         value = -np.asarray(land.value(**args), dtype=float) / self.temperature
-        if axis is None or not FOURTH_ORDER_WEIGHTS:
+        if axis is None:
             return value
         k = land.variables.index(self.grid.names[axis])
         slope = land.gradient(**args)[k] / self.temperature
@@ -144,7 +151,7 @@ class _ReferenceWeights:
         r""":math:`\log b_k = -M_k r^2/2T` (reference mass); ``face``: the fourth-order face weight, as for a."""
         inverse_variance = self.reference_mass[k] / self.temperature
         value = -inverse_variance * np.asarray(r) ** 2 / 2.0
-        if not face or not FOURTH_ORDER_WEIGHTS:
+        if not face:
             return value
         width = self.grid[self.coeffs.ndim + k].widths[0]
         return value - width**2 * ((inverse_variance * r) ** 2 - inverse_variance) / 24.0
@@ -290,16 +297,56 @@ def _add_transport(
         assembler.add(edges, cells, speed * weight, mask=mask)
 
 
-def _add_ornstein_uhlenbeck(assembler: FluxAssembler, edges: Edges, coeffs: InertialCoefficients, k: int) -> None:
-    r"""Friction and noise along velocity k: SG with potential :math:`M_k r^2/2T_k(\theta)` and conductance :math:`D_k/(M_k^2\Delta r)`."""
+def _add_ornstein_uhlenbeck(
+    assembler: FluxAssembler, edges: Edges, coeffs: InertialCoefficients, k: int, grid: Grid, boundaries: Boundaries
+) -> None:
+    r"""Friction and noise along velocity k, fourth order, symmetric and dissipative in the Maxwellian norm.
+
+    With the local Maxwellian :math:`b = e^{-r^2/2s^2}`, :math:`s^2 = T_k(\theta)/M_k(\theta)`,
+    :math:`h = P/b`, :math:`\kappa = D_k/M_k^2` and :math:`\delta_f = h_{f+} - h_{f-}` the flux is
+
+    .. math::
+
+        J_f = -\frac{\kappa}{\Delta}\Big[\tfrac76\beta_f\delta_f
+              - \tfrac1{12}\big(G_{f,f+1}\delta_{f+1} + G_{f,f-1}\delta_{f-1}\big)\Big],
+        \qquad \beta_f = b_f e^{-\Delta^2\ell'^2/48},\quad G_{f,g} = \sqrt{\beta_f\beta_g},
+
+    (:math:`\ell = \ln b`), which is :math:`J - \Delta^2 J''/24` to fourth order — the numerical
+    flux of a fourth-order conservative scheme for :math:`J = -\kappa b\,\partial_r h`. The
+    matrix :math:`K` of the quadratic form :math:`\sum_f J_f\delta_f = -\frac{\kappa}{\Delta}\delta^\top K\delta`
+    is symmetric and diagonally dominant (G is capped at :math:`6\min(\beta_f, \beta_g)`, inactive
+    on any grid with :math:`\Delta r < 0.8\,s`), so this part is dissipative; :math:`h \equiv 1`
+    gives zero flux, so the local Maxwellian stays exact. Terms reaching past the truncation are dropped.
+    """
     if not len(edges):
         return
+    axis = edges.axis
     name = coeffs.velocities[k]
     faces = edges.face_points
     mass = coeffs.mass(faces)[k]
-    temperature = coeffs.temperature(faces)[k]
-    delta_psi = mass * (edges.upper_points[name] ** 2 - edges.lower_points[name] ** 2) / (2.0 * temperature)
-    conductance = coeffs.diffusion(faces)[k] / (mass**2 * edges.distance)
-    w_lower, w_upper = sg_weights(delta_psi, np.broadcast_to(conductance, delta_psi.shape))
-    assembler.add(edges, edges.lower, w_lower)
-    assembler.add(edges, edges.upper, -w_upper)
+    inverse_variance = mass / coeffs.temperature(faces)[k]
+    width = grid[axis].widths[0]
+    r_face = faces[name]
+
+    def log_b(r: np.ndarray) -> np.ndarray:
+        return -0.5 * inverse_variance * r**2
+
+    def log_beta(r: np.ndarray) -> np.ndarray:
+        return log_b(r) - width**2 * (inverse_variance * r) ** 2 / 48.0
+
+    conductance = coeffs.diffusion(faces)[k] / (mass**2 * width)
+    log_face = log_beta(r_face)
+    main = 7.0 / 6.0 * conductance
+    assembler.add(edges, edges.lower, main * np.exp(log_face - log_b(r_face - 0.5 * width)))
+    assembler.add(edges, edges.upper, -main * np.exp(log_face - log_b(r_face + 0.5 * width)))
+    for step in (1, -1):
+        beside = edges.upper_multi if step > 0 else edges.lower_multi
+        near = edges.upper if step > 0 else edges.lower
+        far = _stencil_cell(grid, boundaries, beside, axis, step)
+        log_other = log_beta(r_face + step * width)
+        log_g = np.minimum(0.5 * (log_face + log_other), np.log(6.0) + np.minimum(log_face, log_other))
+        side = conductance / 12.0 * np.exp(log_g)
+        exists = far != GHOST
+        # step +1: + G (h_far - h_near); step -1: + G (h_near - h_far).
+        assembler.add(edges, far, step * side * np.exp(-log_b(r_face + 1.5 * step * width)), mask=exists)
+        assembler.add(edges, near, -step * side * np.exp(-log_b(r_face + 0.5 * step * width)), mask=exists)
