@@ -291,3 +291,59 @@ def test_four_dimensional_phase_space_of_a_separable_landscape_has_the_two_dimen
     p_eq = _maxwell_boltzmann(four, 0.1, 1.0)
     assert np.max(np.abs(four.operator @ p_eq)) <= 1e-12 * np.max(abs(four.operator) @ p_eq)
     assert four.spectrum(k=2)["rate"].values[1] == pytest.approx(two.spectrum(k=2)["rate"].values[1], rel=1e-9)
+
+
+def test_theta_dependent_noise_without_equilibrium_conserves_and_is_stable():
+    # D(x) makes T = D / (gamma M) vary: no Maxwell-Boltzmann state, but the scheme must stay conservative and stable.
+    model = fp.Inertial(DOUBLE_WELL, mass=1.0, damping=0.5, diffusion="0.02 + 0.01*x**2")
+    problem = fp.FokkerPlanck(model, fp.Grid.uniform(x=(-1.8, 1.8, 18), r=(-1.9, 1.9, 16)))
+    op = problem.operator
+    assert np.max(np.abs(problem.volumes @ op)) <= 1e-13 * abs(op).max()
+    assert np.linalg.eigvals(op.toarray()).real.max() <= 1e-10 * abs(op).max()
+    p = problem.stationary().values
+    assert p.min() >= -1e-6 * p.max()  # a density, to the scheme's (non-monotone) round-off
+
+
+# --- scenarios ---------------------------------------------------------------------------------
+
+INERTIAL_SCENARIO = """\
+name: inertial
+landscape: {expression: "x**4/4 - x**2/2"}
+grid:
+  x: {min: -1.9, max: 1.9, n: 40}
+  r: {min: -1.35, max: 1.35, n: 20, kind: velocity}
+model:
+  kind: inertial
+  damping: DAMPING
+  temperature: 0.05
+tasks:
+  spectrum: {k: 2}
+"""
+
+
+def test_scenario_builds_the_inertial_model_with_velocity_axes(tmp_path):
+    from fpsolver.scenario import loads_scenario
+
+    loaded = loads_scenario(INERTIAL_SCENARIO.replace("DAMPING", "0.3"), "inertial.yaml", tmp_path / "out.nc")
+    problem = loaded.problem
+    assert isinstance(problem.model, fp.Inertial) and problem.grid["r"].kind == "velocity"
+    direct = fp.FokkerPlanck(fp.Inertial(DOUBLE_WELL, damping=0.3, temperature=0.05), fp.Grid.uniform(x=(-1.9, 1.9, 40), r=(-1.35, 1.35, 20)))
+    assert (problem.operator != direct.operator).nnz == 0
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("DAMPING", "-0.3"), r"inertial.yaml:\d+: model: damping must be positive"),
+        (("min: -1.35, max: 1.35", "min: -1.0, max: 1.0"), r"inertial.yaml:\d+: grid: velocity axis 'r' spans \[-1, 1\] but must cover"),
+        (("kind: inertial", "kind: newtonian"), r"inertial.yaml:\d+: model.kind: unknown model kind 'newtonian'; choose one of overdamped, inertial"),
+        (("  damping: DAMPING\n", ""), r"inertial.yaml:\d+: model.damping: required key is missing"),
+    ],
+)
+def test_scenario_errors_for_the_inertial_model_are_located(edit, message, tmp_path):
+    from fpsolver.scenario import loads_scenario
+
+    text = INERTIAL_SCENARIO.replace(*edit).replace("DAMPING", "0.3")
+    with pytest.raises(fp.ScenarioError, match=message):
+        loads_scenario(text, "inertial.yaml", tmp_path / "out.nc")
+    assert not (tmp_path / "out.nc").exists()

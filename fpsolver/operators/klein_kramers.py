@@ -74,11 +74,8 @@ from ..models import InertialCoefficients
 from .edges import GHOST, Edges, FluxAssembler, axis_edges
 from .registry import register_generator
 
-__all__ = ["klein_kramers_generator", "UPWIND_BIASED", "CENTRED"]
+__all__ = ["klein_kramers_generator", "CENTRED"]
 
-#: Face value of h from (upstream-of-upwind, upwind, downwind) cells for the third-order scheme
-#: (the weights of the general :func:`_add_transport` stencil at rho = 1).
-UPWIND_BIASED = (-1.0 / 6.0, 5.0 / 6.0, 2.0 / 6.0)
 #: Face value of h from (upwind, downwind) cells where the third-order stencil is not available.
 CENTRED = (0.5, 0.5)
 
@@ -234,7 +231,7 @@ def _close(ratio: np.ndarray, axis: int, end: int, closed: bool) -> np.ndarray:
     """Zero the face weight of the first/last cell layer along ``axis`` when that wall is closed."""
     if not closed:
         return ratio
-    ratio = np.array(np.broadcast_to(ratio, ratio.shape), copy=True)
+    ratio = ratio.copy()
     index = [slice(None)] * ratio.ndim
     index[axis] = end
     ratio[tuple(index)] = 0.0
@@ -268,7 +265,7 @@ def _add_transport(
     :math:`h_f = \tfrac12(h_U + h_D) - \tfrac16(\delta_f - \rho\,\delta_{\rm up})`, where
     :math:`\delta_f = h_D - h_U`, :math:`\delta_{\rm up} = h_U - h_{U2}` and
     :math:`\rho = \sqrt{w_{\rm up}/w_f}` (face weights; u is the same on both faces). With
-    :math:`\rho = 1` this is the third-order :data:`UPWIND_BIASED` face value; the factor makes
+    :math:`\rho = 1` this is the upwind-biased face value :math:`(-h_{U2} + 5h_U + 2h_D)/6`; the factor makes
     the added term provably dissipative in the w-weighted norm (Cauchy–Schwarz along each line of
     constant u), which the plain stencil is not where w varies by a large factor per cell.
     """

@@ -27,11 +27,11 @@ from ..grid import Axis, Grid
 from ..initial import gaussian
 from ..landscapes import LIBRARY, Landscape, library
 from ..linalg import SOLVERS
-from ..models import Overdamped
+from ..models import Inertial, Model, Overdamped
 from ..escape import ESCAPE_METHODS, dividing_plane
 from ..problem import FokkerPlanck
 from ..stepping import SCHEMES, steps_for
-from .schema import ExpressionLandscape, Scenario
+from .schema import ExpressionLandscape, InertialModelSpec, ModelSpec, Scenario
 from .sweep import Variant, expand_sweep, located_variant_error
 from .yamlfile import Located, load_yaml, parse_yaml
 
@@ -121,7 +121,7 @@ def loads_scenario(text: str, source: str = "<string>", output: str | Path | Non
 def _build(located: Located, output: str | Path | None) -> LoadedScenario:
     spec = _validate(located)
     with _at(located, ("grid",)):
-        grid = Grid([Axis.uniform(name, a.min, a.max, a.n) for name, a in spec.grid.items()])
+        grid = Grid([Axis.uniform(name, a.min, a.max, a.n, a.kind) for name, a in spec.grid.items()])
     landscape = _landscape(spec, located, grid)
     with _at(located, ("boundary",)):
         boundaries = Boundaries.resolve(_boundary_value(spec.boundary), grid)
@@ -159,11 +159,17 @@ def _validate(located: Located) -> Scenario:
     except pydantic.ValidationError as exc:
         problems: dict[str, tuple[str, str]] = {}
         for err in exc.errors():
-            path = located.resolve(err["loc"])
+            loc = err["loc"]
+            if loc[:1] == ("model",) and len(loc) > 1 and loc[1] in MODEL_KINDS:
+                loc = loc[:1] + loc[2:]  # the union tag names no key of the file
+            path = located.resolve(loc)
             message = _message(err)
             landscape = located.data.get("landscape")
             if err["type"] == "landscape" and isinstance(landscape, dict) and "kind" in landscape:
                 path, message = ("landscape", "kind"), f"unknown landscape kind {landscape['kind']!r}; choose one of {', '.join(LIBRARY)} (or give 'expression')"
+            if err["type"] == "model" and isinstance(located.data.get("model"), dict):
+                kind = located.data["model"].get("kind")
+                path, message = ("model", "kind"), f"unknown model kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}"
             where = located.where(path)
             problems.setdefault(where, (where, message))
         raise ScenarioError(list(problems.values())) from None
@@ -209,8 +215,11 @@ def _landscape(spec: Scenario, located: Located, grid: Grid) -> Landscape:
     return landscape
 
 
-def _model(spec: Scenario, located: Located, landscape: Landscape, grid: Grid) -> Overdamped:
-    m = spec.model
+def _model(spec: Scenario, located: Located, landscape: Landscape, grid: Grid) -> Model:
+    return _MODEL_BUILDERS[type(spec.model)](spec.model, located, landscape, grid)
+
+
+def _overdamped(m: ModelSpec, located: Located, landscape: Landscape, grid: Grid) -> Overdamped:
     noise_key = "temperature" if m.temperature is not None else "diffusion"
     with _at(located, ("model", noise_key)):
         model = Overdamped(landscape, m.temperature, diffusion=m.diffusion, mobility=m.mobility, convention=m.convention)
@@ -218,6 +227,20 @@ def _model(spec: Scenario, located: Located, landscape: Landscape, grid: Grid) -
     with _at(located, ("model", key)):
         model.on(grid)
     return model
+
+
+def _inertial(m: InertialModelSpec, located: Located, landscape: Landscape, grid: Grid) -> Inertial:
+    with _at(located, ("model",)):
+        model = Inertial(landscape, m.mass, m.damping, m.temperature, diffusion=m.diffusion)
+    with _at(located, ("grid",)):
+        model.on(grid)  # axis order and velocity widths are grid errors
+    return model
+
+
+#: Model spec type -> builder (model kinds are added here, not by if-chains).
+_MODEL_BUILDERS = {ModelSpec: _overdamped, InertialModelSpec: _inertial}
+#: The model kinds a scenario may name.
+MODEL_KINDS = ("overdamped", "inertial")
 
 
 def _boundary_value(value: Any) -> Any:
