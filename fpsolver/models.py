@@ -534,7 +534,8 @@ class InertialCoefficients:
         for i, name in enumerate(self.velocities):
             need = VELOCITY_WIDTH * float(np.max(spread[i]))
             axis = self.grid[name]
-            if axis.lo > -need or axis.hi < need:
+            slack = 1e-12 * need  # round-off in sqrt(T/M)
+            if axis.lo > -need + slack or axis.hi < need - slack:
                 raise InputError(
                     f"velocity axis {name!r} spans [{axis.lo:g}, {axis.hi:g}] but must cover at least "
                     f"[{-need:.4g}, {need:.4g}] ({VELOCITY_WIDTH:g} * sqrt(T/M) = {VELOCITY_WIDTH:g} * {np.max(spread[i]):.4g}, "

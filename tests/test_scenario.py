@@ -59,7 +59,7 @@ BAD = [
     ("mean: [-1.0]", "mean: [-1.0, 0.0]", "F:10: initial.gaussian", "needs 1 value"),
     ("dt: 0.1,", "dt: 0.3,", "F:12: tasks.evolve.t_end", "whole multiple"),
     ("scheme: bdf2", "scheme: rk4", "F:12: tasks.evolve.scheme", "unknown scheme"),
-    ("  kind: overdamped\n", "  kind: inertial\n", "F:7: model.kind", "overdamped"),
+    ("  kind: overdamped\n", "  kind: newtonian\n", "F:7: model.kind", "choose one of overdamped, inertial"),
     ("name: good\n", "name: ../evil\n", "F:1: name", "letters, digits"),
     ("tasks:\n", "boundary: absorbing\ntasks:\n", "F:14: tasks.stationary", "absorbing"),
     ("initial:\n  gaussian: {mean: [-1.0], std: [0.2]}\n", "", "F:10: tasks.evolve", "needs an 'initial'"),

@@ -33,7 +33,7 @@ from ..gridcheck import require_finite
 from ..initial import gaussian
 from ..landscapes import LIBRARY, Landscape, library
 from ..linalg import SOLVERS
-from ..models import Model, Overdamped
+from ..models import Inertial, Model, Overdamped
 from ..noise import NOISES
 from ..optimizers import OPTIMIZERS
 from ..escape import ESCAPE_METHODS
@@ -41,7 +41,7 @@ from ..transient import dividing_plane
 from ..problem import FokkerPlanck
 from ..stepping import SCHEMES, steps_for
 from .names import RESERVED_NAMES, reserved_clashes
-from .schema import ExpressionLandscape, OptimizerSpec, Scenario
+from .schema import ExpressionLandscape, InertialModelSpec, ModelSpec, OptimizerSpec, Scenario
 from .sweep import Variant, expand_sweep, located_variant_error
 from .yamlfile import Located, load_yaml, parse_yaml
 
@@ -144,7 +144,7 @@ def _build(located: Located, output: str | Path | None) -> LoadedScenario:
         raise located.error(("grid", clashes[0]), f"the axis name {clashes[0]!r} is used by the output; choose another (reserved: {reserved})")
     _check_resources(spec, located)
     with _at(located, ("grid",)):
-        grid = Grid([Axis.uniform(name, a.min, a.max, a.n) for name, a in spec.grid.items()])
+        grid = Grid([Axis.uniform(name, a.min, a.max, a.n, a.kind) for name, a in spec.grid.items()])
     landscape = _landscape(spec, located, grid)
     with _at(located, ("boundary",)):
         boundaries = Boundaries.resolve(_boundary_value(spec.boundary), grid)
@@ -179,11 +179,17 @@ def _validate(located: Located) -> Scenario:
     except pydantic.ValidationError as exc:
         problems: dict[str, tuple[str, str]] = {}
         for err in exc.errors():
-            path = located.resolve(err["loc"])
+            loc = err["loc"]
+            if loc[:1] == ("model",) and len(loc) > 1 and loc[1] in MODEL_KINDS:
+                loc = loc[:1] + loc[2:]  # the union tag names no key of the file
+            path = located.resolve(loc)
             message = _message(err)
             landscape = located.data.get("landscape")
             if err["type"] == "landscape" and isinstance(landscape, dict) and "kind" in landscape:
                 path, message = ("landscape", "kind"), f"unknown landscape kind {landscape['kind']!r}; choose one of {', '.join(LIBRARY)} (or give 'expression')"
+            if err["type"] == "model" and isinstance(located.data.get("model"), dict):
+                kind = located.data["model"].get("kind")
+                path, message = ("model", "kind"), f"unknown model kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}"
             where = located.where(path)
             problems.setdefault(where, (where, message))
         raise ScenarioError(list(problems.values())) from None
@@ -220,7 +226,7 @@ def _check_resources(spec: Scenario, located: Located) -> None:
         snapshots = min(ev.t_end / ev.save_every + 1.0 if ev.save_every else 2.0, steps + 1.0)
     vectors = 20 + (3 * tasks.spectrum.k + 1 if tasks.spectrum is not None else 0)
     if spec.model is not None:
-        full = any(isinstance(c, list) and any(isinstance(row, list) for row in c) for c in (spec.model.diffusion, spec.model.mobility))
+        full = any(isinstance(c, list) and any(isinstance(row, list) for row in c) for c in (spec.model.diffusion, getattr(spec.model, "mobility", None)))
     else:  # an optimizer's gradient noise is a full matrix in more than one dimension
         full = len(spec.grid) > 1
     with _at(located, ("solver",)):
@@ -267,7 +273,10 @@ def _landscape(spec: Scenario, located: Located, grid: Grid) -> Landscape:
 def _model(spec: Scenario, located: Located, landscape: Landscape, grid: Grid) -> Model:
     if spec.optimizer is not None:
         return _optimizer_model(spec.optimizer, located, landscape, grid)
-    m = spec.model
+    return _MODEL_BUILDERS[type(spec.model)](spec.model, located, landscape, grid)
+
+
+def _overdamped(m: ModelSpec, located: Located, landscape: Landscape, grid: Grid) -> Overdamped:
     noise_key = "temperature" if m.temperature is not None else "diffusion"
     centres = dict(zip(grid.names, grid.mesh()))
     for key in ("mobility", "diffusion"):
@@ -310,6 +319,20 @@ def _optimizer_model(o: OptimizerSpec, located: Located, landscape: Landscape, g
             at = {v: np.array([q[i] for q in points]) for i, v in enumerate(landscape.variables)}
             optimizer.check_overdamped(landscape, noise, at, freeze_at=o.freeze_at)
     return model
+
+
+def _inertial(m: InertialModelSpec, located: Located, landscape: Landscape, grid: Grid) -> Inertial:
+    with _at(located, ("model",)):
+        model = Inertial(landscape, m.mass, m.damping, m.temperature, diffusion=m.diffusion)
+    with _at(located, ("grid",)):
+        model.on(grid)  # axis order and velocity widths are grid errors
+    return model
+
+
+#: Model spec type -> builder (model kinds are added here, not by if-chains).
+_MODEL_BUILDERS = {ModelSpec: _overdamped, InertialModelSpec: _inertial}
+#: The model kinds a scenario may name.
+MODEL_KINDS = ("overdamped", "inertial")
 
 
 def _boundary_value(value: Any) -> Any:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-__all__ = ["Scenario", "AxisSpec", "ModelSpec", "OptimizerSpec", "NoiseSpec", "Tasks"]
+__all__ = ["Scenario", "AxisSpec", "ModelSpec", "InertialModelSpec", "OptimizerSpec", "NoiseSpec", "Tasks"]
 
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -39,6 +39,7 @@ class AxisSpec(_Strict):
     min: Finite = Field(description="Lower end of the axis.")
     max: Finite = Field(description="Upper end of the axis (greater than min).")
     n: int = Field(ge=3, description="Number of cells (at least 3).")
+    kind: Literal["position", "velocity"] = Field("position", description="'velocity' for the momentum axes of an inertial model.")
 
     @field_validator("max")
     @classmethod
@@ -152,6 +153,41 @@ class ModelSpec(_Strict):
         if (self.temperature is None) == (self.diffusion is None):
             raise ValueError("give exactly one of 'temperature' or 'diffusion'")
         return self
+
+
+class InertialModelSpec(_Strict):
+    """Inertial model ``dtheta = r dt, M dr = -gamma M r dt - grad L dt + sqrt(2 D) dW`` (velocity axes in the grid)."""
+
+    kind: Literal["inertial"] = Field(description="Model kind.")
+    mass: Coefficient = Field(1.0, description="M > 0: number, expression or one entry per direction.")
+    damping: Coefficient = Field(description="gamma > 0: number, expression or one entry per direction.")
+    temperature: Positive | None = Field(None, description="T > 0; sets D = gamma * M * T. Give this or diffusion.")
+    diffusion: Coefficient | None = Field(None, description="D > 0: number, expression or one entry per direction.")
+
+    @field_validator("mass", "damping", "diffusion")
+    @classmethod
+    def _coefficient_form(cls, value: Any) -> Any:
+        return value if value is None else _coefficient(value)
+
+    @model_validator(mode="after")
+    def _one_noise(self) -> InertialModelSpec:
+        if (self.temperature is None) == (self.diffusion is None):
+            raise ValueError("give exactly one of 'temperature' or 'diffusion'")
+        return self
+
+
+def _model_tag(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return getattr(value, "kind", None)
+    if isinstance(value, dict):
+        return value.get("kind", "overdamped")
+    return None
+
+
+AnyModelSpec = Annotated[
+    Union[Annotated[ModelSpec, Tag("overdamped")], Annotated[InertialModelSpec, Tag("inertial")]],
+    Discriminator(_model_tag, custom_error_type="model", custom_error_message="model kind must be 'overdamped' or 'inertial'"),
+]
 
 
 class NoiseSpec(_Strict):
@@ -286,7 +322,7 @@ class Scenario(_Strict):
     landscape: LandscapeSpec = Field(description="The loss landscape.")
     grid: dict[str, AxisSpec] = Field(min_length=1, description="Axes in order: name -> {min, max, n}.")
     boundary: Any = Field("reflecting", description="Kind for all sides, or per axis: kind or [lower, upper].")
-    model: ModelSpec | None = Field(None, description="The stochastic model (or give 'optimizer').")
+    model: AnyModelSpec | None = Field(None, description="The stochastic model, overdamped or inertial (or give 'optimizer').")
     optimizer: OptimizerSpec | None = Field(None, description="An optimizer whose continuous-time model is solved (instead of 'model').")
     initial: InitialSpec | None = Field(None, description="Initial density (needed by evolve).")
     tasks: Tasks = Field(description="What to compute.")

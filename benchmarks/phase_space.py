@@ -1,0 +1,129 @@
+"""Benchmarks of the Klein–Kramers (phase-space) solver; prints a table of error, median seconds and peak memory.
+
+Usage::
+
+    PYTHONPATH=. python benchmarks/phase_space.py [--repeat 3] [--only p4 turnover 4d]
+
+Problems:
+
+* **P4** (shared/PERFORMANCE.md): U = 4(x²−1)², γ = M = T = 1 on [−2.5, 2.5] × [−6, 6]; λ₁ against
+  the Hermite–Fourier reference of ``tests/hermite_reference.py`` (0.0222907925, stable to 1e-9).
+* **Turnover**: L = x⁴/4 − x²/2, M = 1, T = 0.05 on [−1.9, 1.9] × [−1.35, 1.35]; λ₁ at a few γ
+  against the same reference (settings and their agreement in ``REFERENCES``).
+* **4-D**: L = x⁴/4 − x²/2 + y², two velocities, γ = 1, T = 0.1, solver ``krylov``.
+
+Seconds are wall time from set-up to answer (operator assembly, factorisation, eigen-solve), the
+median of ``--repeat`` runs on a 2-core machine shared with other jobs, so they are noisy.
+"Richardson" rows combine two grids (h and h/2) as λ(h/2) + (λ(h/2) − λ(h))/7, the scheme being
+third order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+from collections.abc import Callable
+
+import fpsolver as fp
+from fpsolver import theory
+
+#: λ₁ references (Hermite–Fourier, tests/hermite_reference.py): (potential, T, γ) -> (λ₁, uncertainty).
+REFERENCES = {
+    ("4*(x**2 - 1)**2", 1.0, 1.0): (0.0222907925, 1e-9),
+    ("x**4/4 - x**2/2", 0.05, 3.0): (8.53078373e-4, 1e-11),
+    ("x**4/4 - x**2/2", 0.05, 0.3): (2.25382778e-3, 1e-11),
+    ("x**4/4 - x**2/2", 0.05, 0.1): (1.4919454e-3, 1e-9),
+    ("x**4/4 - x**2/2", 0.05, 0.03): (6.2864673e-4, 1e-10),
+}
+
+
+def peak_gib() -> float:
+    """Peak resident memory of this process so far (GiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def lambda1(potential: str, temperature: float, damping: float, axes: dict, solver: str = "superlu") -> float:
+    model = fp.Inertial(fp.Landscape.from_expression(potential), damping=damping, temperature=temperature)
+    problem = fp.FokkerPlanck(model, fp.Grid.uniform(**axes), solver=solver)
+    return float(problem.spectrum(k=2)["rate"].values[1])
+
+
+def timed(fn: Callable[[], float], repeat: int) -> tuple[float, float]:
+    times, value = [], float("nan")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        value = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), value
+
+
+def report(problem: str, setting: str, value: float, reference: float | None, seconds: float, note: str = "") -> None:
+    error = abs(value / reference - 1) if reference else float("nan")
+    print(f"{problem:<22} {setting:<34} {value:>14.9g} {error:>9.1e} {seconds:>8.2f} {peak_gib():>6.2f}  {note}", flush=True)
+
+
+def p4(repeat: int) -> None:
+    key = ("4*(x**2 - 1)**2", 1.0, 1.0)
+    ref = REFERENCES[key][0]
+    values = {}
+    for nx, nr in ((160, 64), (320, 128), (400, 150)):
+        axes = {"x": (-2.5, 2.5, nx), "r": (-6.0, 6.0, nr)}
+        seconds, values[nx] = timed(lambda: lambda1(*key, axes), repeat)
+        report("P4 lambda_1", f"{nx} x {nr}", values[nx], ref, seconds, "py-pde +0.46 % / 574 s; FiPy +154 % / 1.2 s (200^2)")
+    seconds, _ = timed(lambda: lambda1(*key, {"x": (-2.5, 2.5, 160), "r": (-6.0, 6.0, 64)}), repeat)
+    total = seconds + timed(lambda: lambda1(*key, {"x": (-2.5, 2.5, 320), "r": (-6.0, 6.0, 128)}), repeat)[0]
+    extrapolated = values[320] + (values[320] - values[160]) / 7
+    report("P4 lambda_1", "Richardson 160x64 + 320x128", extrapolated, ref, total)
+
+
+def turnover(repeat: int) -> None:
+    for damping, (nx, nr) in ((3.0, (200, 80)), (0.3, (200, 80)), (0.1, (400, 200)), (0.03, (400, 200))):
+        key = ("x**4/4 - x**2/2", 0.05, damping)
+        axes = {"x": (-1.9, 1.9, nx), "r": (-1.35, 1.35, nr)}
+        seconds, value = timed(lambda: lambda1(*key, axes), repeat)
+        report(f"turnover gamma={damping:g}", f"{nx} x {nr}", value, REFERENCES[key][0], seconds)
+
+
+def turnover_curve(repeat: int) -> None:
+    """lambda_1 / 2 (the well-to-well rate of a symmetric double well) against Mel'nikov–Meshkov.
+
+    L = x^4/4 - x^2/2: barrier 1/4, omega_0 = sqrt(2), omega_b = 1, barrier-orbit action S_b = 4/3.
+    The theory column is A(Delta)^2 / A(2 Delta) * k_Kramers(moderate), Delta = gamma S_b / T
+    (THEORY.md §5); its own error is O(T / barrier), so ratios ~1.1 at T = 0.05 are expected.
+    """
+    for temperature in (0.05, 0.025):
+        width = 6.05 * temperature**0.5
+        for damping in (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0):
+            delta = damping * (4.0 / 3.0) / temperature
+            kramers = theory.kramers_moderate(2**0.5, 1.0, damping, 0.25, temperature)
+            melnikov = theory.turnover_factor(delta) ** 2 / theory.turnover_factor(2 * delta) * kramers
+            axes = {"x": (-1.9, 1.9, 400), "r": (-width, width, 200)}
+            seconds, value = timed(lambda: lambda1("x**4/4 - x**2/2", temperature, damping, axes), repeat)
+            note = f"k = lambda_1/2 = {value / 2:.4g}; Mel'nikov-Meshkov {melnikov:.4g}; ratio {value / 2 / melnikov:.3f}"
+            report(f"curve T={temperature:g} g={damping:g}", "400 x 200", value, None, seconds, note)
+
+
+def four_d(repeat: int) -> None:
+    for n in (12, 16, 20):
+        axes = {"x": (-1.9, 1.9, n), "y": (-1.4, 1.4, n), "u": (-2.0, 2.0, n), "v": (-2.0, 2.0, n)}
+        seconds, value = timed(lambda: lambda1("x**4/4 - x**2/2 + y**2", 0.1, 1.0, axes, solver="krylov"), repeat)
+        report("4-D lambda_1", f"{n}^4 = {n**4} cells, krylov", value, None, seconds)
+
+
+PROBLEMS = {"p4": p4, "turnover": turnover, "curve": turnover_curve, "4d": four_d}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", nargs="*", choices=sorted(PROBLEMS), default=list(PROBLEMS))
+    args = parser.parse_args()
+    print(f"{'problem':<22} {'setting':<34} {'value':>14} {'rel.err':>9} {'seconds':>8} {'GiB':>6}  peers")
+    for name in args.only:
+        PROBLEMS[name](args.repeat)
+
+
+if __name__ == "__main__":
+    main()
