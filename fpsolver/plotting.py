@@ -175,6 +175,9 @@ def _against_sweep(ax: Any, ds: xr.Dataset, sweep: Sweep, series: list[tuple[str
             ax.plot(x[order], values, style, color=colour, fillstyle="none", label=_series_label(values, label))
     if log:
         ax.set_yscale("log")
+    finite = x[np.isfinite(x)]
+    if finite.size and finite.min() > 0 and finite.max() > 100 * finite.min():
+        ax.set_xscale("log")  # e.g. damping over three decades
     ax.set_xlabel(xlabel)
     names = sweep.categories(ds)
     if names is not None:
@@ -270,6 +273,10 @@ def _mfpt(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
         _field(ax, ds["mfpt"], "mean first-passage time")
 
 
+#: Closed-form rate columns ``theory_NAME`` drawn beside the estimators, with their line styles.
+THEORY_LINES = {"kramers_moderate": "--", "energy_diffusion": ":"}
+
+
 def _escape_rate(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
     rates = ds["escape_rate"]
     dim = next(d for d in ESTIMATOR_DIMS if d in rates.dims)
@@ -277,13 +284,18 @@ def _escape_rate(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
     if sweep is not None:
         series = [(name, rates.sel({dim: name}), marker) for name, marker in zip(names, "os^vDx+")]
         if "kramers_rate" in ds:
-            series.append(("Kramers", ds["kramers_rate"], "-"))
+            series.append(("theory", ds["kramers_rate"], "-"))
+        ceiling = 3.0 * float(np.nanmax(np.where(np.isfinite(rates.values), rates.values, np.nan))) if np.isfinite(rates.values).any() else np.inf
+        for name, style in THEORY_LINES.items():  # further closed forms: asymptotes, drawn where they are near the data
+            if f"theory_{name}" in ds:
+                line = ds[f"theory_{name}"]
+                series.append((name.replace("_", " "), line.where(line <= ceiling), style))
         _against_sweep(ax, ds, sweep, series, log=True)
     else:
         values = np.asarray(rates.values, dtype=float)
         ax.semilogy(range(len(names)), values, "o", label=_series_label(values, "numerical"))
         if "kramers_rate" in ds and np.isfinite(float(ds["kramers_rate"])):
-            ax.axhline(float(ds["kramers_rate"]), color="k", label="Kramers")
+            ax.axhline(float(ds["kramers_rate"]), color="k", label="theory")
         ax.set_xticks(range(len(names)), names)
         ax.set_xlabel(dim)
     ax.set_ylabel(_label(rates))
