@@ -166,7 +166,11 @@ class FokkerPlanck:
                 "there is no stationary density with absorbing boundaries (probability leaks out); "
                 "use reflecting or periodic boundaries, or the slowest mode from spectrum()"
             )
-        anchor = int(np.argmin(self.landscape_on_cells()))
+        reference = getattr(self.coefficients, "log_density_reference", None)
+        if reference is not None:  # phase space: the most probable cell is at rest in the deepest well
+            anchor = int(np.argmax(np.broadcast_to(reference(dict(zip(self.grid.names, self.grid.mesh()))), self.grid.shape)))
+        else:
+            anchor = int(np.argmin(self.landscape_on_cells()))
         p = stationary_density(self.operator, self.volumes, anchor, self.solver)
         attrs = {**DENSITY_ATTRS, "long_name": "stationary probability density"}
         return to_dataarray(self.grid, p, "p_stationary", attrs)
