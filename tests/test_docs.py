@@ -47,3 +47,11 @@ def test_scenario_example_runs(text, tmp_path):
 
     ds = compute(loads_scenario(text, "example.yaml", tmp_path / "example.nc"))
     assert ds.data_vars
+
+
+def test_the_gallery_shows_every_bundled_scenario():
+    gallery = (ROOT / "docs" / "gallery.md").read_text(encoding="utf-8")
+    for scenario in sorted((ROOT / "scenarios").glob("*.yaml")):
+        figure = f"figures/gallery_{scenario.stem}.png"
+        assert f"`{scenario.name}`" in gallery and f"({figure})" in gallery, scenario.name
+        assert (ROOT / "docs" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
