@@ -42,8 +42,10 @@ def test_an_interrupted_write_leaves_no_temporary_file_and_the_old_output(signum
     (tmp_path / "out.nc").write_bytes(b"previous result")
     script = textwrap.dedent(
         f"""
-        import os, xarray as xr
+        import os, signal, xarray as xr
         from fpsolver.io import write_dataset
+        # Python's own Ctrl-C handler, even when started from a background job (SIGINT ignored)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         original = xr.Dataset.to_netcdf
         def interrupted(self, path, **kw):
             original(self, path, **kw)
