@@ -90,6 +90,7 @@ def test_units_parse_with_cf_units_when_it_is_installed(tmp_path):
 def test_provenance_names_dependency_versions_and_the_commit():
     import numpy
 
+    provenance.cache_clear()  # cached per process: HEAD may have moved since another test asked
     info = provenance()
     assert f"numpy {numpy.__version__}" in info["dependencies"] and "h5netcdf" in info["dependencies"]
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=os.path.dirname(__file__))

@@ -166,3 +166,14 @@ sweep:
     path.write_text(text)
     with pytest.warns(FPSolverWarning, match=r"cn.yaml: sweep run model.temperature=0.1: evolve: the cn steps produced negative"):
         compute_runs(load_runs(path, tmp_path / "o.nc"))
+
+
+def test_a_swept_key_named_like_an_axis_gets_a_run_dimension(tmp_path):
+    # An axis called 'temperature' and a sweep of model.temperature: the sweep may not take
+    # the axis' name, so it stacks along 'run' with the coordinate 'model_temperature'.
+    text = BASE.format(sweep="sweep:\n  model.temperature: [0.1, 0.2]\n").replace("x", "temperature").replace('"temperature >= 1"', '"temperature >= 1"')
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    ds = compute_runs(load_runs(path, tmp_path / "o.nc"))
+    assert ds["escape_rate"].dims == ("run", "method") and ds["mfpt"].dims == ("run", "temperature")
+    assert list(ds["model_temperature"].values) == [0.1, 0.2]
