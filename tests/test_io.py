@@ -34,6 +34,7 @@ def test_files_honour_the_umask(umask, mode, tmp_path):
     assert path.stat().st_mode & 0o777 == mode
 
 
+@pytest.mark.slow  # 3-5 s (subprocess imports / every task computed), more when the machine is shared
 @pytest.mark.parametrize("signum, returncode", [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, -signal.SIGINT)])
 def test_an_interrupted_write_leaves_no_temporary_file_and_the_old_output(signum, returncode, tmp_path):
     # The child sends itself the signal half-way through writing (deterministic, no race):
