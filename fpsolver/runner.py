@@ -267,7 +267,7 @@ def combine_runs(run: Run, results: list[RunResult]) -> xr.Dataset:
     combined = xr.concat(parts, dim=dim, data_vars="all", coords="different", compat="equals", join="outer", combine_attrs="drop_conflicts")
     combined.attrs.update({k: good[0].attrs[k] for k in GLOBAL_KEYS if k in good[0].attrs})
     for key in keys:
-        name = key.split(".")[-1] if single else key.replace(".", "_")
+        name = key.split(".")[-1] if single and dim != "run" else key.replace(".", "_")
         values = [v.values[key] for v, _ in run.runs]
         combined = combined.assign_coords({name: (dim, values, {"long_name": f"swept {key}", "units": "1", "units_note": "as in the scenario"})})
     errors = np.array(["" if r.failure is None else f"{r.failure[0]}: {r.failure[1]}" for r in results], dtype=object)

@@ -66,3 +66,11 @@ def test_readme_example_numbers():
     values = rates["escape_rate"].values
     np.testing.assert_allclose(values, values[0], rtol=0.02)
     assert 0.85 < values[0] / kramers < 1.0
+
+
+def test_the_gallery_shows_every_bundled_scenario():
+    gallery = (ROOT / "docs" / "gallery.md").read_text(encoding="utf-8")
+    for scenario in sorted((ROOT / "scenarios").glob("*.yaml")):
+        figure = f"figures/gallery_{scenario.stem}.png"
+        assert f"`{scenario.name}`" in gallery and f"({figure})" in gallery, scenario.name
+        assert (ROOT / "docs" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -34,6 +34,7 @@ def test_files_honour_the_umask(umask, mode, tmp_path):
     assert path.stat().st_mode & 0o777 == mode
 
 
+@pytest.mark.slow  # 3-5 s (subprocess imports / every task computed), more when the machine is shared
 @pytest.mark.parametrize("signum, returncode", [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, -signal.SIGINT)])
 def test_an_interrupted_write_leaves_no_temporary_file_and_the_old_output(signum, returncode, tmp_path):
     # The child sends itself the signal half-way through writing (deterministic, no race):
@@ -42,8 +43,10 @@ def test_an_interrupted_write_leaves_no_temporary_file_and_the_old_output(signum
     (tmp_path / "out.nc").write_bytes(b"previous result")
     script = textwrap.dedent(
         f"""
-        import os, xarray as xr
+        import os, signal, xarray as xr
         from fpsolver.io import write_dataset
+        # Python's own Ctrl-C handler, even when started from a background job (SIGINT ignored)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         original = xr.Dataset.to_netcdf
         def interrupted(self, path, **kw):
             original(self, path, **kw)
@@ -88,6 +91,7 @@ def test_units_parse_with_cf_units_when_it_is_installed(tmp_path):
 def test_provenance_names_dependency_versions_and_the_commit():
     import numpy
 
+    provenance.cache_clear()  # cached per process: HEAD may have moved since another test asked
     info = provenance()
     assert f"numpy {numpy.__version__}" in info["dependencies"] and "h5netcdf" in info["dependencies"]
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=os.path.dirname(__file__))

@@ -35,6 +35,7 @@ sweep:
 """
 
 
+@pytest.mark.slow  # 3-5 s (subprocess imports / every task computed), more when the machine is shared
 def test_reserved_names_cover_everything_an_output_contains(tmp_path):
     # Independent of the list: whatever the code writes today (every task, in a sweep)
     # must be reserved, or an axis of that name would clash with it.

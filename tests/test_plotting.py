@@ -75,6 +75,7 @@ def test_every_task_gets_a_labelled_panel(ndim, tmp_path):
     _check_figure(ds, {"density p(t)", "probability conservation", "stationary density", "slowest eigenfunctions" if ndim == 1 else "eigenfunction 1, rate", "mean first-passage time", "escape rate"} - {"eigenfunction 1, rate"})
 
 
+@pytest.mark.slow  # 3-5 s (subprocess imports / every task computed), more when the machine is shared
 @pytest.mark.parametrize(
     "sweep",
     ["sweep:\n  model.temperature: [0.2, 0.25]\n", "sweep:\n  model.temperature: [0.2, 0.25]\n  grid.y.n: [6, 8]\n"],

@@ -183,3 +183,16 @@ sweep:
     path.write_text(text)
     with pytest.warns(FPSolverWarning, match=r"cn.yaml: sweep run model.temperature=0.1: evolve: the cn steps produced negative"):
         compute_runs(load_runs(path, tmp_path / "o.nc"))
+
+
+def test_a_swept_key_named_like_an_axis_gets_a_run_dimension(tmp_path):
+    # An axis called 'temperature' and a sweep of model.temperature: the sweep may not take
+    # the axis' name, so it stacks along 'run' with the coordinate 'model_temperature'.
+    text = BASE.format(sweep="sweep:\n  model.temperature: [0.1, 0.2]\n")
+    for old, new in (("x**4/4 - x**2/2", "temperature**4/4 - temperature**2/2"), ("{x: {", "{temperature: {"), ('"x >= 1"', '"temperature >= 1"')):
+        text = text.replace(old, new)
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    ds = compute_runs(load_runs(path, tmp_path / "o.nc"))
+    assert ds["escape_rate"].dims == ("run", "estimator") and ds["mfpt"].dims == ("run", "temperature")
+    assert list(ds["model_temperature"].values) == [0.1, 0.2]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -387,7 +388,11 @@ def _check_rate_tasks(spec: Scenario, located: Located, problem: FokkerPlanck) -
 
 
 def check_output_path(path: Path) -> None:
-    """Raise :class:`InputError` unless a file can be written at ``path`` (nothing is created)."""
+    """Raise :class:`InputError` unless a file can be written at ``path``.
+
+    Nothing is left on disk: the probe is a temporary file without a name (deleted on close)
+    in the nearest existing ancestor directory.
+    """
     if path.suffix not in (".nc", ".h5", ".nc4"):
         raise InputError(f"output {str(path)!r} should end in .nc (netCDF4/HDF5)")
     if path.is_dir():
@@ -402,5 +407,10 @@ def check_output_path(path: Path) -> None:
         raise InputError(f"output {str(path)!r} cannot be created: {str(probe)!r} is not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise InputError(f"output {str(path)!r} cannot be written: no permission in {str(probe)!r}")
+    try:  # os.access says yes to root everywhere (even /proc): create an unnamed file to be sure
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise InputError(f"output {str(path)!r} cannot be written: {str(probe)!r} refuses new files ({exc.strerror})") from None
     if path.exists() and not os.access(path, os.W_OK):
         raise InputError(f"output {str(path)!r} exists and is not writable")
