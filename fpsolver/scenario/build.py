@@ -29,6 +29,7 @@ from .. import resources
 from ..critical import critical_points
 from ..errors import InputError, ScenarioError
 from ..fields import MatrixField
+from ..expressions import parse_condition
 from ..grid import Axis, Grid
 from ..gridcheck import require_finite
 from ..initial import gaussian
@@ -51,6 +52,15 @@ __all__ = ["LoadedScenario", "Run", "build_located", "load_runs", "load_scenario
 DEFAULT_OUTPUT_DIR = "outputs"
 
 
+@dataclass(frozen=True)
+class OptimizerRun:
+    """The optimizer of an ``optimizer:`` scenario, its gradient noise and the loss it trains on."""
+
+    optimizer: Any
+    noise: Any
+    landscape: Landscape
+
+
 @dataclass
 class LoadedScenario:
     """A validated scenario and the objects it describes."""
@@ -60,6 +70,7 @@ class LoadedScenario:
     problem: FokkerPlanck
     initial: xr.DataArray | None
     output: Path
+    optimizer: OptimizerRun | None = None
 
     @property
     def source(self) -> str:
@@ -149,7 +160,7 @@ def _build(located: Located, output: str | Path | None) -> LoadedScenario:
     landscape = _landscape(spec, located, grid)
     with _at(located, ("boundary",)):
         boundaries = Boundaries.resolve(_boundary_value(spec.boundary), grid)
-    model = _model(spec, located, landscape, grid)
+    model, optimizer = _model(spec, located, landscape, grid)
     problem = FokkerPlanck(model, grid, boundaries, solver=spec.solver)
     initial = None
     if spec.initial is not None:
@@ -169,7 +180,7 @@ def _build(located: Located, output: str | Path | None) -> LoadedScenario:
         if where is None:
             raise ScenarioError([(f"{located.source}: output {out_path}", str(exc))]) from None
         raise located.error(where, str(exc)) from None
-    return LoadedScenario(spec, located, problem, initial, out_path)
+    return LoadedScenario(spec, located, problem, initial, out_path, optimizer)
 
 
 def _validate(located: Located) -> Scenario:
@@ -271,10 +282,10 @@ def _landscape(spec: Scenario, located: Located, grid: Grid) -> Landscape:
     return landscape
 
 
-def _model(spec: Scenario, located: Located, landscape: Landscape, grid: Grid) -> Model:
+def _model(spec: Scenario, located: Located, landscape: Landscape, grid: Grid) -> tuple[Model, OptimizerRun | None]:
     if spec.optimizer is not None:
         return _optimizer_model(spec.optimizer, located, landscape, grid)
-    return _MODEL_BUILDERS[type(spec.model)](spec.model, located, landscape, grid)
+    return _MODEL_BUILDERS[type(spec.model)](spec.model, located, landscape, grid), None
 
 
 def _overdamped(m: ModelSpec, located: Located, landscape: Landscape, grid: Grid) -> Overdamped:
@@ -293,7 +304,7 @@ def _overdamped(m: ModelSpec, located: Located, landscape: Landscape, grid: Grid
     return model
 
 
-def _optimizer_model(o: OptimizerSpec, located: Located, landscape: Landscape, grid: Grid) -> Model:
+def _optimizer_model(o: OptimizerSpec, located: Located, landscape: Landscape, grid: Grid) -> tuple[Model, OptimizerRun]:
     """The optimizer's continuous model; a bad hyperparameter is located at its own key."""
     with _at(located, ("optimizer", "kind")):
         if o.kind not in OPTIMIZERS:
@@ -319,7 +330,7 @@ def _optimizer_model(o: OptimizerSpec, located: Located, landscape: Landscape, g
             # Kramers-type rates depend on the curvatures at minima and saddles: check there.
             at = {v: np.array([q[i] for q in points]) for i, v in enumerate(landscape.variables)}
             optimizer.check_overdamped(landscape, noise, at, freeze_at=o.freeze_at)
-    return model
+    return model, OptimizerRun(optimizer, noise, landscape)
 
 
 def _inertial(m: InertialModelSpec, located: Located, landscape: Landscape, grid: Grid) -> Inertial:
@@ -342,8 +353,22 @@ def _boundary_value(value: Any) -> Any:
     return value
 
 
+def _landscape_variables(spec: Scenario) -> list[str] | None:
+    """The position axes of the grid (the landscape's variables in an optimizer scenario)."""
+    return [name for name, axis in spec.grid.items() if getattr(axis, "kind", "position") == "position"]
+
+
 def _check_tasks(spec: Scenario, located: Located, boundaries: Boundaries) -> None:
     tasks = spec.tasks
+    if tasks.simulate is not None:
+        where = ("tasks", "simulate")
+        if spec.optimizer is None:
+            raise located.error(where, "simulate runs an optimizer's discrete updates: give an 'optimizer' block instead of 'model'")
+        variables = _landscape_variables(spec)
+        if variables is not None and len(tasks.simulate.start) != len(variables):
+            raise located.error(where + ("start",), f"start needs {len(variables)} value(s), one per landscape variable {variables}")
+        with _at(located, where + ("target",)):
+            parse_condition(tasks.simulate.target, variables)
     if tasks.evolve is not None:
         ev = tasks.evolve
         if ev.scheme not in SCHEMES:

@@ -27,6 +27,9 @@ RESERVED_NAMES: frozenset[str] = frozenset(
         "hessian_minimum", "hessian_saddle", "steady_population", "method", "estimator",
         "coordinate", "committor", "component", "reactive_current", "escape_time",
         "escape_iterations", "kramers_iterations", "reaction_rate", "reaction_rate_in",
+        # simulate
+        "survival", "iteration", "iteration_time", "bound", "escaped_fraction", "mean_escape_iterations",
+        "mean_escape_iterations_ci", "mean_escape_time", "mean_escape_time_ci",
         # sweeps
         "run", "run_error", "run_failed",
     }

@@ -278,6 +278,17 @@ class MfptTask(_Strict):
     target: str | None = Field(None, description="Target region, e.g. 'x >= 1'; default: the absorbing faces.")
 
 
+class SimulateTask(_Strict):
+    """Escape times of the optimizer's real discrete updates (needs ``optimizer``): the ground truth
+    beside the continuous model's times."""
+
+    start: Point = Field(description="Start point of every particle (one value per landscape variable).")
+    target: str = Field(description="Region to reach, e.g. 'x >= 0.3'.")
+    particles: int = Field(10_000, ge=10, le=10_000_000, description="Ensemble size.")
+    max_iterations: int = Field(100_000, ge=1, le=100_000_000, description="Iterations before unescaped particles are censored.")
+    seed: int = Field(0, ge=0, description="Random seed (reproducible runs).")
+
+
 class EscapeRateTask(_Strict):
     """Escape rate from ``start`` to ``target`` by several methods, beside Kramers / Eyring–Kramers."""
 
@@ -294,6 +305,7 @@ class Tasks(_Strict):
     spectrum: SpectrumTask | None = Field(None, description="Slowest relaxation rates and eigenfunctions.")
     mfpt: MfptTask | None = Field(None, description="Mean first-passage time field (and value at start).")
     escape_rate: EscapeRateTask | None = Field(None, description="Escape rate by several methods, with Kramers.")
+    simulate: SimulateTask | None = Field(None, description="Escape times of the optimizer's discrete updates (optimizer scenarios).")
 
     @field_validator("stationary", "spectrum", mode="before")
     @classmethod
