@@ -60,4 +60,4 @@ def test_axis_names_used_by_the_output_are_refused(name, tmp_path):
         load_scenario(path, tmp_path / "out.nc")
     where, message = info.value.problems[0]
     assert where == f"{path}:5: grid.{name}" and f"the axis name {name!r} is used by the output" in message
-    assert "reserved: barrier, committor" in message
+    assert "reserved: barrier, bound, committor" in message
