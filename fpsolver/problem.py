@@ -18,7 +18,7 @@ from .errors import InputError
 from .escape import COMMITTOR_ATTRS, CURRENT_ATTRS, ESCAPE_METHODS
 from .fields_xr import DENSITY_ATTRS, TIME_UNITS, from_field, to_dataarray
 from .grid import Grid
-from .linalg import factorize
+from .linalg import AUTO, choose_solver, factorize
 from .models import Model
 from .operators import assemble_generator
 from .rates import (
@@ -56,7 +56,9 @@ class FokkerPlanck:
         ``"reflecting"``, ``"absorbing"`` or ``"periodic"`` for every side, or a
         mapping ``{axis: kind or (lower, upper)}`` (unlisted axes reflect).
     solver
-        Linear solver from :data:`fpsolver.linalg.SOLVERS` used by every solve.
+        Linear solver from :data:`fpsolver.linalg.SOLVERS` used by every solve; ``"auto"``
+        (default) picks one by dimension and size (:func:`fpsolver.linalg.choose_solver`),
+        recorded in :attr:`solver` and the output's ``solver`` attribute.
 
     Examples
     --------
@@ -67,7 +69,7 @@ class FokkerPlanck:
     >>> rates = problem.spectrum(k=2)["rate"]
     """
 
-    def __init__(self, model: Model, grid: Grid, boundary: BoundarySpec = "reflecting", solver: str = "superlu"):
+    def __init__(self, model: Model, grid: Grid, boundary: BoundarySpec = "reflecting", solver: str = AUTO):
         if not isinstance(grid, Grid):
             raise InputError(f"FokkerPlanck needs a Grid, got {type(grid).__name__}")
         if not isinstance(model, Model):
@@ -76,7 +78,7 @@ class FokkerPlanck:
         self.coefficients = model.on(grid)
         self.grid = self.coefficients.grid  # the model may label axes (e.g. velocity axes)
         self.boundaries = Boundaries.resolve(boundary, self.grid)
-        self.solver = solver
+        self.solver = choose_solver(self.grid) if solver == AUTO else solver
 
     def __repr__(self) -> str:
         return f"FokkerPlanck({self.model!r}, {self.grid!r}, boundary={self.boundaries.as_dict(self.grid)})"
@@ -99,6 +101,7 @@ class FokkerPlanck:
         """Metadata describing the problem, for output datasets."""
         attrs: dict[str, Any] = {f"model_{k}": str(v) for k, v in self.model.describe().items()}
         attrs["boundary"] = str(self.boundaries.as_dict(self.grid))
+        attrs["solver"] = self.solver
         return attrs
 
     # Verbs -------------------------------------------------------------------
