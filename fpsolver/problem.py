@@ -109,16 +109,17 @@ class FokkerPlanck:
         self,
         p0: xr.DataArray | np.ndarray,
         t_end: float,
-        dt: float,
+        dt: float | None = None,
         scheme: str = "bdf2",
         save_every: float | None = None,
         *,
+        rtol: float | None = None,
         callbacks: Sequence[Callback] = (),
         progress: bool | None = None,
         check_mass: bool = True,
         surface: str | Mapping[str, float] | None = None,
     ) -> xr.Dataset:
-        """Evolve the density ``p0`` from t = 0 to ``t_end`` with fixed steps ``dt``.
+        """Evolve the density ``p0`` from t = 0 to ``t_end`` with fixed steps ``dt``, or adaptive ones (``rtol``).
 
         Parameters
         ----------
@@ -130,6 +131,10 @@ class FokkerPlanck:
             ``"euler"``, ``"cn"``, ``"bdf2"`` (default) or ``"trbdf2"`` (see :mod:`fpsolver.stepping`).
         save_every
             Output interval in model time (a multiple of ``dt``); default: only start and end.
+        rtol
+            Adaptive TR-BDF2 (``scheme`` must be ``"trbdf2"``): local error per step at most
+            ``rtol`` times the peak density; ``dt`` is then optional (the first step) and the
+            snapshots land exactly on the multiples of ``save_every`` (see :mod:`fpsolver.stepping`).
         callbacks
             Called as ``cb(t, p)`` after every step; returning True stops the run.
         progress
@@ -153,11 +158,11 @@ class FokkerPlanck:
         if check_mass and self.boundaries.conserves_mass:
             cbs.append(MassCheck(self.volumes))
         bar = None
-        if progress or (progress is None and sys.stderr.isatty()):
+        if rtol is None and (progress or (progress is None and sys.stderr.isatty())):  # adaptive: step count unknown
             bar = ProgressBar(steps_for(t_end, dt, "t_end"))
             cbs.append(bar)
         try:
-            times, snaps = integrate(self._systems, p, t_end, dt, scheme, save_every, cbs)
+            times, snaps = integrate(self._systems, p, t_end, dt, scheme, save_every, cbs, rtol)
         finally:
             if bar is not None:
                 bar.close()
@@ -166,7 +171,8 @@ class FokkerPlanck:
         ds = ds.assign_coords(time=("time", times, {"long_name": "time", "units": TIME_UNITS}))
         ds["mass"] = (("time",), snaps @ self.volumes, {"long_name": "total probability", "units": "1"})
         ds.attrs.update(self.attrs())
-        ds.attrs.update({"scheme": scheme, "dt": dt, "time_units": TIME_UNITS})
+        steps = {"dt": dt} if rtol is None else {"rtol": rtol, "factorisations": self._systems.factorisations}
+        ds.attrs.update({"scheme": scheme, **steps, "time_units": TIME_UNITS})
         if surface is not None:
             flux = escape.surface_flux(self, snaps, times, surface, p)
             ds = ds.merge(flux)
