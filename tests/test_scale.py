@@ -10,8 +10,11 @@ import scipy.sparse.linalg as spla
 
 import fpsolver as fp
 from fpsolver.errors import InputError
+from fpsolver.extrapolate import richardson
 from fpsolver.linalg import choose_solver, factorize
 from fpsolver.symmetrize import log_balance_weights, symmetrize
+
+from .conftest import slope
 
 
 def well_3d(n, boundary="reflecting", solver="auto"):
@@ -105,3 +108,20 @@ def test_amg_time_steps_match_superlu():
     runs = [well_3d(14, solver=s).evolve(p0, t_end=0.5, dt=0.1, scheme="trbdf2")["p"].values[-1] for s in ("amg", "superlu")]
     # each solve to rtol 1e-10; ten solves
     assert np.abs(runs[0] - runs[1]).max() <= 1e-8 * np.abs(runs[1]).max()
+
+
+def test_richardson_extrapolated_rate_is_fourth_order():
+    # OU (U = x^2/2, T = 1): rate 1 exactly; the SG rates are 1 - h^2/6 + O(h^4) (even in h), so
+    # the extrapolated rate from n and 2n cells must converge at order 4 (2 from the plain rates).
+    def rate(n):
+        grid = fp.Grid.uniform(x=(-8.0, 8.0, n))
+        return fp.FokkerPlanck(fp.Overdamped(fp.Landscape.quadratic(1.0), temperature=1.0), grid).spectrum(k=2)["rate"].values[1]
+
+    rates = {n: rate(n) for n in (700, 1400, 2800, 5600)}
+    plain = [abs(rates[n] - 1.0) for n in (1400, 2800, 5600)]
+    extrapolated = [abs(richardson(rates[n], rates[2 * n]) - 1.0) for n in (700, 1400, 2800)]
+    hs = [16.0 / n for n in (1400, 2800, 5600)]
+    assert slope(hs, plain) == pytest.approx(2.0, abs=0.1)
+    assert slope(hs, extrapolated) > 3.7  # measured 4.36 (the finest value nears round-off)
+    with pytest.raises(InputError, match="ratio"):
+        richardson(1.0, 1.0, ratio=1.0)
