@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -237,7 +238,10 @@ def three_d(repeat: int, sizes: tuple[int, ...]) -> None:
         for task in ("spectrum", "steps", "stationary"):
             results = []
             for _ in range(repeat):
-                out = subprocess.run([sys.executable, __file__, "--case", str(n), task], capture_output=True, text=True, check=True)
+                # One BLAS thread: on the shared 2-core machine a threaded ddot (pyamg's residual norms)
+                # was 8x slower than a single-threaded one (the second thread waits for a busy core).
+                env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+                out = subprocess.run([sys.executable, __file__, "--case", str(n), task], capture_output=True, text=True, check=True, env=env)
                 results.append(json.loads(out.stdout.strip().splitlines()[-1]))
             seconds = statistics.median(r["seconds"] for r in results)
             rss = max(r["rss_gib"] for r in results)
