@@ -83,7 +83,8 @@ def test_auto_solver_by_dimension_and_size():
     assert choose_solver(plane) == "superlu"
     assert choose_solver(fp.Grid.uniform(x=(0, 1, 20), y=(0, 1, 20), z=(0, 1, 20))) == "superlu"
     assert choose_solver(fp.Grid.uniform(x=(0, 1, 40), y=(0, 1, 40), z=(0, 1, 40))) == "amg"
-    assert choose_solver(fp.Grid.uniform(x=(0, 1, 32), y=(0, 1, 32), z=(0, 1, 32)), "evolve") == "superlu"
+    assert choose_solver(fp.Grid.uniform(x=(0, 1, 28), y=(0, 1, 28), z=(0, 1, 28)), "evolve") == "superlu"
+    assert choose_solver(fp.Grid.uniform(x=(0, 1, 28), y=(0, 1, 28), z=(0, 1, 28)), "solve") == "amg"
     with pytest.raises(InputError, match="purpose"):
         choose_solver(plane, "everything")
     problem = well_3d(30)
