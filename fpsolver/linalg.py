@@ -218,6 +218,15 @@ class _AMG:
         return x, done
 
     def solve(self, b: np.ndarray, x0: np.ndarray | None = None) -> np.ndarray:
+        try:
+            return self._solve(b, x0)
+        except (ValueError, ArithmeticError) as exc:  # pyamg breaks down on matrices far from M-matrices
+            raise SolverError(
+                f"the AMG-preconditioned solve broke down ({exc}); the matrix is not an M-matrix "
+                "(e.g. off-diagonal diffusion stencils): use solver='superlu'"
+            ) from None
+
+    def _solve(self, b: np.ndarray, x0: np.ndarray | None) -> np.ndarray:
         rhs = np.asarray(b, dtype=float)
         target = self._rtol * float(np.linalg.norm(rhs))  # residual of the original system
         guess = np.zeros(self.shape[0]) if x0 is None else np.asarray(x0, dtype=float)

@@ -9,7 +9,7 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
 import fpsolver as fp
-from fpsolver.errors import InputError
+from fpsolver.errors import InputError, SolverError
 from fpsolver.extrapolate import richardson
 from fpsolver.linalg import choose_solver, factorize
 from fpsolver.symmetrize import log_balance_weights, symmetrize
@@ -126,3 +126,14 @@ def test_richardson_extrapolated_rate_is_fourth_order():
     assert slope(hs, extrapolated) > 3.7  # measured 4.36 (the finest value nears round-off)
     with pytest.raises(InputError, match="ratio"):
         richardson(1.0, 1.0, ratio=1.0)
+
+
+def test_amg_breakdown_is_a_solver_error():
+    # A full mobility adds cross-diffusion stencils with positive off-diagonal entries: no balance,
+    # no M-matrix; classical AMG breaks down, which must surface as a SolverError, not a NaN.
+    grid = fp.Grid.uniform(x=(-2.5, 2.5, 14), y=(-2.5, 2.5, 14), z=(-2.5, 2.5, 14))
+    land = fp.Landscape.from_expression("4*(x**2 - 1)**2 + 2*y**2 + 2*z**2")
+    mobility = [[1.0, 0.3, 0.0], [0.3, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    problem = fp.FokkerPlanck(fp.Overdamped(land, temperature=1.0, mobility=mobility), grid, solver="amg")
+    with pytest.raises(SolverError, match="superlu"):
+        problem.stationary()
