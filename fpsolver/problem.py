@@ -138,7 +138,7 @@ class FokkerPlanck:
         callbacks
             Called as ``cb(t, p)`` after every step; returning True stops the run.
         progress
-            Show a progress bar; default: when stderr is a terminal.
+            Show a progress bar (fixed steps only); default: when stderr is a terminal.
         check_mass
             With mass-conserving boundaries, raise if total probability drifts by more than 1e-9.
         surface
