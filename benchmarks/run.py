@@ -13,7 +13,12 @@ Peer figures are the ones recorded in shared/PERFORMANCE.md (same machine type).
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -175,6 +180,76 @@ def p3(repeat: int, sizes: tuple[int, ...]) -> None:
 
     row("issue #3 400x400", "1000 BDF2 steps (mass error)", 1, thousand_steps, "target: seconds")
 
+    def adaptive(n: int, rtol: float) -> Callable[[], float]:
+        def run() -> float:
+            pb = problem(n)
+            p0 = fp.gaussian(pb.grid, mean=[-1.0, 0.5], std=[0.3, 0.3])
+            p = pb.evolve(p0, t_end=t_end, scheme="trbdf2", rtol=rtol)["p"].values[-1]
+            x, y = pb.grid.mesh()
+            return float(np.abs(p - reference(x, y)).max())
+
+        return run
+
+    for n in sizes:
+        row(f"P3 transient {n}x{n} t=5", "adaptive trbdf2 rtol=1e-3", repeat, adaptive(n, 1e-3))
+
+
+# ----------------------------------------------------------------------------- 3-D (fresh process per case)
+THREE_D = "4*(x**2 - 1)**2 + 2*y**2 + 2*z**2"
+
+
+def three_d_case(n: int, task: str) -> dict[str, float]:
+    """One 3-D case, U = THREE_D on [-2.5, 2.5]^3, T = 1, reflecting, solver 'auto'; run in a fresh process.
+
+    ``spectrum``: relative error of lambda_1 against the exact discrete value (the operator is a
+    Kronecker sum, so lambda_1 is the 1-D x-operator's on the same n cells, from a dense solve) and,
+    as ``grid_error``, against the continuum value. ``steps``: 20 TR-BDF2 steps of dt = 0.1 from a
+    Gaussian at (-1, 0.5, 0), sd 0.3; the error is the mass drift. ``stationary``: max error against
+    the sampled Gibbs density, relative to its peak.
+    """
+    start = time.perf_counter()
+    grid = fp.Grid.uniform(x=(-2.5, 2.5, n), y=(-2.5, 2.5, n), z=(-2.5, 2.5, n))
+    pb = fp.FokkerPlanck(fp.Overdamped(fp.Landscape.from_expression(THREE_D), temperature=1.0), grid)
+    extra: dict[str, float] = {}
+    if task == "spectrum":
+        rate = float(pb.spectrum(k=2)["rate"].values[1])
+        seconds = time.perf_counter() - start
+        line = fp.Grid.uniform(x=(-2.5, 2.5, n))
+        exact = np.sort(-np.linalg.eigvals(fp.FokkerPlanck(fp.Overdamped(fp.Landscape.from_expression("4*(x**2 - 1)**2"), temperature=1.0), line, solver="superlu").operator.toarray()).real)[1]
+        continuum = schroedinger_rate(lambda x: 16 * x * (x**2 - 1), lambda x: 48 * x**2 - 16, 1.0, -2.5, 2.5)
+        error, extra["grid_error"] = abs(rate / exact - 1), abs(rate / continuum - 1)
+    elif task == "steps":
+        p0 = fp.gaussian(grid, mean=[-1.0, 0.5, 0.0], std=[0.3, 0.3, 0.3])
+        mass = pb.evolve(p0, t_end=2.0, dt=0.1, scheme="trbdf2")["mass"].values
+        seconds, error = time.perf_counter() - start, abs(float(mass[-1]) - 1.0)
+    else:
+        ps = pb.stationary().values
+        seconds = time.perf_counter() - start
+        x, y, z = grid.mesh()
+        g = np.exp(-4 * (x**2 - 1) ** 2 - 2 * y**2 - 2 * z**2)
+        g = g / grid.integrate(g)
+        error = float(np.abs(ps - g).max() / g.max())
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux -> GiB
+    return {"seconds": seconds, "error": error, "rss_gib": rss, "solver": pb.solver, **extra}
+
+
+def three_d(repeat: int, sizes: tuple[int, ...]) -> None:
+    for n in sizes:
+        for task in ("spectrum", "steps", "stationary"):
+            results = []
+            for _ in range(repeat):
+                # One BLAS thread: on the shared 2-core machine a threaded ddot (pyamg's residual norms)
+                # was 8x slower than a single-threaded one (the second thread waits for a busy core).
+                env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+                out = subprocess.run([sys.executable, __file__, "--case", str(n), task], capture_output=True, text=True, check=True, env=env)
+                results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            seconds = statistics.median(r["seconds"] for r in results)
+            rss = max(r["rss_gib"] for r in results)
+            last = results[-1]
+            note = f"peak RSS {rss:.2f} GiB, solver {last['solver']}" + (f", grid error {last['grid_error']:.1e}" if "grid_error" in last else "")
+            ROWS.append((f"3-D {n}^3", task, last["error"], seconds, note))
+            print(f"{f'3-D {n}^3':<26} {task:<34} {last['error']:>10.2e} {seconds:>9.3f}  {note}", flush=True)
+
 
 def rates(repeat: int) -> None:
     """Escape rates; errors against the independent log-domain quadrature (fpsolver.theory)."""
@@ -234,9 +309,14 @@ def rates(repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per row; the median time is shown")
-    parser.add_argument("--only", choices=("P1", "P2", "P3", "rates"), help="run one problem family")
+    parser.add_argument("--only", choices=("P1", "P2", "P3", "rates", "3D"), help="run one problem family")
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 400], help="P3 grid sizes")
+    parser.add_argument("--sizes-3d", type=int, nargs="+", default=[60, 80, 100], help="3-D grid sizes (cells per axis)")
+    parser.add_argument("--case", nargs=2, metavar=("N", "TASK"), help=argparse.SUPPRESS)  # one 3-D case, in this process
     args = parser.parse_args()
+    if args.case:
+        print(json.dumps(three_d_case(int(args.case[0]), args.case[1])))
+        return
     print(f"fpsolver {fp.__version__}: median of {args.repeat} runs\n")
     print(f"{'problem':<26} {'setting':<34} {'error':>10} {'seconds':>9}  peers (PERFORMANCE.md)")
     print("-" * 120)
@@ -248,6 +328,8 @@ def main() -> None:
         p3(args.repeat, tuple(args.sizes))
     if args.only in (None, "rates"):
         rates(args.repeat)
+    if args.only in (None, "3D"):
+        three_d(args.repeat, tuple(args.sizes_3d))
 
 
 if __name__ == "__main__":

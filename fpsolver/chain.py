@@ -25,11 +25,12 @@ import scipy.sparse as sps
 from .boundary import Boundaries
 from .grid import Grid
 from .operators.edges import GHOST, axis_edges
+from .symmetrize import BALANCE_TOL, log_balance_weights
 
 __all__ = ["MarkovChain", "DETAILED_BALANCE_TOL"]
 
 #: Largest relative violation of detailed balance accepted as reversible.
-DETAILED_BALANCE_TOL = 1e-9
+DETAILED_BALANCE_TOL = BALANCE_TOL
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,40 +101,18 @@ class MarkovChain:
     def log_pi(self) -> np.ndarray | None:
         r"""Natural log of weights :math:`\pi` with :math:`\pi_iK_{i\to j} = \pi_jK_{j\to i}`, or None.
 
-        Accumulated along a spanning tree (axis 0 through the origin, then axis 1 from every
-        point of that line, ...) from :math:`\log K_{i\to j} - \log K_{j\to i}`, then verified on
-        every jump of the chain, seams and cross-diffusion jumps included; None when the chain
-        is not reversible to :data:`DETAILED_BALANCE_TOL`. Scaled so that the largest is 0.
+        Detailed balance of :math:`Q` in the sense of :func:`fpsolver.symmetrize.log_balance_weights`
+        (:math:`Q_{ij}\pi_j = Q_{ji}\pi_i`), checked on every jump of the chain — seams and
+        cross-diffusion jumps included — to :data:`DETAILED_BALANCE_TOL`; None when it fails or
+        when some jump rate is negative (a non-monotone stencil is not a Markov chain). Scaled so
+        that the largest is 0.
         """
-        q, grid = self.q, self.grid
-        ndim, shape = grid.ndim, grid.shape
-        index = np.arange(grid.size).reshape(shape)
-        log_pi = np.zeros(shape)
-        for axis in range(ndim):
-            slab = tuple([slice(None)] * (axis + 1) + [0] * (ndim - axis - 1))  # later axes at 0
-            cells = index[slab]
-            n = shape[axis]
-            lower = cells.take(np.arange(n - 1), axis=axis)
-            upper = cells.take(np.arange(1, n), axis=axis)
-            forward = np.asarray(q[upper.ravel(), lower.ravel()]).ravel()  # K_{lower -> upper}
-            backward = np.asarray(q[lower.ravel(), upper.ravel()]).ravel()  # K_{upper -> lower}
-            if np.any(forward <= 0) or np.any(backward <= 0):
-                return None
-            steps = (np.log(forward) - np.log(backward)).reshape(lower.shape)
-            start = log_pi[slab].take([0], axis=axis)
-            log_pi[slab] = start + np.concatenate([np.zeros_like(start), np.cumsum(steps, axis=axis)], axis=axis)
-        log_pi = log_pi.ravel()
-        upper_part = sps.triu(q, k=1).tocoo()  # Q_ij = K_{j->i} with i < j
-        rows, cols, k_ji = upper_part.row, upper_part.col, upper_part.data
-        k_ij = np.asarray(q[cols, rows]).ravel()
-        if np.any(k_ji < 0) or np.any(k_ij < 0) or np.any((k_ji > 0) != (k_ij > 0)):
+        off = sps.coo_matrix(self.q)
+        if np.any(off.data[off.row != off.col] < 0):
             return None
-        both = k_ji > 0
-        violation = log_pi[cols[both]] + np.log(k_ji[both]) - log_pi[rows[both]] - np.log(k_ij[both])
-        if violation.size and np.abs(violation).max() > DETAILED_BALANCE_TOL * max(1.0, np.abs(log_pi).max()):
-            return None
-        log_pi = log_pi - log_pi.max()
-        log_pi.setflags(write=False)
+        log_pi = log_balance_weights(self.q)
+        if log_pi is not None:
+            log_pi.setflags(write=False)
         return log_pi
 
     def reversed(self, log_pi: np.ndarray) -> MarkovChain:

@@ -18,6 +18,7 @@ from .errors import InputError
 from .escape import COMMITTOR_ATTRS, CURRENT_ATTRS, ESCAPE_METHODS, EscapeProblem, escape_rate
 from .fields_xr import DENSITY_ATTRS, TIME_UNITS, from_field, to_dataarray
 from .grid import Grid
+from .linalg import AUTO, choose_solver
 from .models import Model
 from .operators import assemble_generator
 from .rates import checked, committor, direct_error, mfpt_field, reactive_current, steady_population
@@ -44,7 +45,9 @@ class FokkerPlanck:
         ``"reflecting"``, ``"absorbing"`` or ``"periodic"`` for every side, or a
         mapping ``{axis: kind or (lower, upper)}`` (unlisted axes reflect).
     solver
-        Linear solver from :data:`fpsolver.linalg.SOLVERS` used by every solve.
+        Linear solver from :data:`fpsolver.linalg.SOLVERS` used by every solve; ``"auto"``
+        (default) picks one by dimension and size (:func:`fpsolver.linalg.choose_solver`),
+        recorded in :attr:`solver` and the output's ``solver`` attribute.
 
     Examples
     --------
@@ -55,7 +58,7 @@ class FokkerPlanck:
     >>> rates = problem.spectrum(k=2)["rate"]
     """
 
-    def __init__(self, model: Model, grid: Grid, boundary: BoundarySpec = "reflecting", solver: str = "superlu"):
+    def __init__(self, model: Model, grid: Grid, boundary: BoundarySpec = "reflecting", solver: str = AUTO):
         if not isinstance(grid, Grid):
             raise InputError(f"FokkerPlanck needs a Grid, got {type(grid).__name__}")
         if not isinstance(model, Model):
@@ -64,7 +67,7 @@ class FokkerPlanck:
         self.coefficients = model.on(grid)
         self.grid = self.coefficients.grid  # the model may label axes (e.g. velocity axes)
         self.boundaries = Boundaries.resolve(boundary, self.grid)
-        self.solver = solver
+        self.solver = choose_solver(self.grid) if solver == AUTO else solver
 
     def __repr__(self) -> str:
         return f"FokkerPlanck({self.model!r}, {self.grid!r}, boundary={self.boundaries.as_dict(self.grid)})"
@@ -87,6 +90,7 @@ class FokkerPlanck:
         """Metadata describing the problem, for output datasets."""
         attrs: dict[str, Any] = {f"model_{k}": str(v) for k, v in self.model.describe().items()}
         attrs["boundary"] = str(self.boundaries.as_dict(self.grid))
+        attrs["solver"] = self.solver
         return attrs
 
     # Verbs -------------------------------------------------------------------
@@ -94,16 +98,17 @@ class FokkerPlanck:
         self,
         p0: xr.DataArray | np.ndarray,
         t_end: float,
-        dt: float,
+        dt: float | None = None,
         scheme: str = "bdf2",
         save_every: float | None = None,
         *,
+        rtol: float | None = None,
         callbacks: Sequence[Callback] = (),
         progress: bool | None = None,
         check_mass: bool = True,
         surface: str | Mapping[str, float] | None = None,
     ) -> xr.Dataset:
-        """Evolve the density ``p0`` from t = 0 to ``t_end`` with fixed steps ``dt``.
+        """Evolve the density ``p0`` from t = 0 to ``t_end`` with fixed steps ``dt``, or adaptive ones (``rtol``).
 
         Parameters
         ----------
@@ -115,10 +120,14 @@ class FokkerPlanck:
             ``"euler"``, ``"cn"``, ``"bdf2"`` (default) or ``"trbdf2"`` (see :mod:`fpsolver.stepping`).
         save_every
             Output interval in model time (a multiple of ``dt``); default: only start and end.
+        rtol
+            Adaptive TR-BDF2 (``scheme`` must be ``"trbdf2"``): local error per step at most
+            ``rtol`` times the peak density; ``dt`` is then optional (the first step) and the
+            snapshots land exactly on the multiples of ``save_every`` (see :mod:`fpsolver.stepping`).
         callbacks
             Called as ``cb(t, p)`` after every step; returning True stops the run.
         progress
-            Show a progress bar; default: when stderr is a terminal.
+            Show a progress bar (fixed steps only); default: when stderr is a terminal.
         check_mass
             With mass-conserving boundaries, raise if total probability drifts by more than 1e-9.
         surface
@@ -138,11 +147,11 @@ class FokkerPlanck:
         if check_mass and self.boundaries.conserves_mass:
             cbs.append(MassCheck(self.volumes))
         bar = None
-        if progress or (progress is None and sys.stderr.isatty()):
+        if rtol is None and (progress or (progress is None and sys.stderr.isatty())):  # adaptive: step count unknown
             bar = ProgressBar(steps_for(t_end, dt, "t_end"))
             cbs.append(bar)
         try:
-            times, snaps = integrate(self._systems, p, t_end, dt, scheme, save_every, cbs)
+            times, snaps = integrate(self._systems, p, t_end, dt, scheme, save_every, cbs, rtol)
         finally:
             if bar is not None:
                 bar.close()
@@ -151,7 +160,8 @@ class FokkerPlanck:
         ds = ds.assign_coords(time=("time", times, {"long_name": "time", "units": TIME_UNITS}))
         ds["mass"] = (("time",), snaps @ self.volumes, {"long_name": "total probability", "units": "1"})
         ds.attrs.update(self.attrs())
-        ds.attrs.update({"scheme": scheme, "dt": dt, "time_units": TIME_UNITS})
+        steps = {"dt": dt} if rtol is None else {"rtol": rtol, "factorisations": self._systems.factorisations}
+        ds.attrs.update({"scheme": scheme, **steps, "time_units": TIME_UNITS})
         if surface is not None:
             axis, position = dividing_plane(self.model.landscape, self.grid, surface)
             flux = surface_flux(self.chain, axis, position, snaps, times, p)

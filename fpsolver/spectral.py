@@ -1,7 +1,10 @@
 r"""Stationary states and slow relaxation modes of a generator :math:`\mathcal L`.
 
 Stationary state
-    For a conservative, irreducible generator the null space is one-dimensional.
+    When the generator satisfies detailed balance (:mod:`fpsolver.symmetrize`) its weights
+    *are* the stationary density: :math:`p_i \propto w_i`, accumulated along a spanning tree in
+    O(N), exact to round-off, with no linear solve (80³: 0.7 s). Otherwise, for a
+    conservative, irreducible generator the null space is one-dimensional.
     Row ``anchor`` of :math:`\mathcal L p = 0` (redundant, because the volume-weighted
     column sums vanish) is replaced by :math:`p_{\rm anchor} = 1`; one sparse LU
     solve gives the null vector, which is then normalised to unit mass. Anchoring
@@ -14,6 +17,14 @@ Spectrum
     :math:`\mathrm{Re}\,\lambda \le 0`, so :math:`\mathcal L - \sigma I` is never
     singular); the factorisation is the registry's. Rates are
     :math:`-\mathrm{Re}\,\lambda`, ascending.
+
+    With the iterative ``amg`` solver and a generator in detailed balance, the shift-invert
+    solves (which need near machine-precision inner solves of a nearly singular system) are
+    replaced by LOBPCG on the symmetric :math:`-S = -H^{-1}\mathcal L H` (same spectrum),
+    preconditioned by one AMG V-cycle of :math:`-S`, with the known null vector
+    :math:`H\mathbf 1 \propto \sqrt{w}` deflated when probability is conserved. Eigenvectors
+    map back as :math:`v = Hy`. Eigenvalue errors are about :math:`\|r\|^2/\mathrm{gap}`
+    with the residual :math:`\|r\| \le` :data:`LOBPCG_RTOL` :math:`\max|\mathcal L_{ii}|`.
 """
 
 from __future__ import annotations
@@ -28,7 +39,8 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
 from .errors import FPSolverWarning, InputError, SolverError
-from .linalg import factorize
+from .linalg import amg_preconditioner, factorize
+from .symmetrize import Symmetrization, log_balance_weights, symmetrize
 
 __all__ = ["stationary_density", "slowest_modes", "Modes", "DENSE_LIMIT"]
 
@@ -45,6 +57,15 @@ NEGATIVE_MASS_WARNING = 1e-6
 #: Default shift, relative to the largest diagonal entry of the generator.
 RELATIVE_SHIFT = 1e-9
 
+#: LOBPCG residual tolerance, relative to max|L_ii| (80³: λ₁ within 2.8e-13 of the exact discrete value).
+LOBPCG_RTOL = 1e-8
+
+#: LOBPCG iterations allowed (a generous cap: 60³ from physically chosen starts took 8).
+LOBPCG_MAXITER = 300
+
+#: Linear solvers whose spectra come from LOBPCG on the symmetrised generator when it balances.
+SYMMETRIC_EIGEN_SOLVERS = frozenset({"amg"})
+
 
 def stationary_density(operator: sps.spmatrix, volumes: np.ndarray, anchor: int, solver: str = "superlu") -> np.ndarray:
     """Null vector of ``operator`` normalised to ``volumes @ p = 1``.
@@ -58,11 +79,8 @@ def stationary_density(operator: sps.spmatrix, volumes: np.ndarray, anchor: int,
     anchor
         Flat index of a cell where the density is expected to be large.
     """
-    n = operator.shape[0]
-    mat = sps.csr_matrix(operator, copy=True)
-    rows = [mat[:anchor], sps.csr_matrix(([1.0], ([0], [anchor])), shape=(1, n)), mat[anchor + 1 :]]
-    system = sps.vstack([r for r in rows if r.shape[0]], format="csc")
-    p = factorize(system, solver).solve(np.eye(1, n, anchor).ravel())
+    log_w = log_balance_weights(operator)
+    p = np.exp(log_w) if log_w is not None else _anchored_null_vector(operator, anchor, solver)
     if not np.all(np.isfinite(p)):
         raise SolverError("the stationary solve produced non-finite values (is the generator reducible?)")
     mass = float(volumes @ p)
@@ -83,6 +101,14 @@ def stationary_density(operator: sps.spmatrix, volumes: np.ndarray, anchor: int,
             stacklevel=3,
         )
     return p
+
+
+def _anchored_null_vector(operator: sps.spmatrix, anchor: int, solver: str) -> np.ndarray:
+    n = operator.shape[0]
+    mat = sps.csr_matrix(operator, copy=True)
+    rows = [mat[:anchor], sps.csr_matrix(([1.0], ([0], [anchor])), shape=(1, n)), mat[anchor + 1 :]]
+    system = sps.vstack([r for r in rows if r.shape[0]], format="csc")
+    return factorize(system, solver).solve(np.eye(1, n, anchor).ravel())
 
 
 @dataclass(frozen=True)
@@ -118,8 +144,11 @@ def slowest_modes(operator: sps.spmatrix, k: int, shift: float | None = None, so
         raise InputError(f"k must be a positive integer, got {k!r}")
     if k > n:
         raise InputError(f"k={k} modes requested from a problem with only {n} cells")
+    symmetric = symmetrize(operator) if solver in SYMMETRIC_EIGEN_SOLVERS and n > DENSE_LIMIT and k < n // 4 else None
     if n <= DENSE_LIMIT or k >= n - 2:
         values, vectors = sla.eig(operator.toarray())
+    elif symmetric is not None:
+        values, vectors = _lobpcg_modes(symmetric, k)
     else:
         scale = float(np.max(np.abs(operator.diagonal())))
         sigma = RELATIVE_SHIFT * scale if shift is None else float(shift)
@@ -139,3 +168,30 @@ def slowest_modes(operator: sps.spmatrix, k: int, shift: float | None = None, so
             ) from None
     order = np.lexsort((np.abs(values.imag), -values.real))[:k]
     return Modes(values[order], vectors[:, order])
+
+
+def _lobpcg_modes(symmetric: Symmetrization, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` eigenpairs of smallest rate from LOBPCG on ``-S``; vectors mapped back by ``H``."""
+    minus_s = sps.csr_matrix(-symmetric.matrix)
+    n = minus_s.shape[0]
+    scale = float(np.abs(minus_s.diagonal()).max())
+    null = symmetric.scale / np.linalg.norm(symmetric.scale)
+    conserving = np.linalg.norm(minus_s @ null) <= 1e2 * np.finfo(float).eps * scale * np.sqrt(n)
+    wanted = k - 1 if conserving else k
+    values, vectors = np.zeros(0), np.zeros((n, 0))
+    if wanted:
+        preconditioner = amg_preconditioner(minus_s)
+        # Random blocks smoothed by the V-cycle: low modes dominate, which LOBPCG converges fast from.
+        start = preconditioner @ np.random.default_rng(0).standard_normal((n, wanted))
+        constraint = null[:, None] if conserving else None
+        tol = LOBPCG_RTOL * scale
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # non-convergence is checked below
+            values, vectors = spla.lobpcg(minus_s, start, M=preconditioner, Y=constraint, tol=tol, maxiter=LOBPCG_MAXITER, largest=False)
+        residual = np.linalg.norm(minus_s @ vectors - vectors * values, axis=0)
+        if not np.all(residual <= tol):
+            raise SolverError(f"LOBPCG did not converge in {LOBPCG_MAXITER} iterations (residuals {residual.max():.2g} > {tol:.2g})")
+        values = -values
+    if conserving:
+        values, vectors = np.concatenate([[0.0], values]), np.column_stack([null, vectors])
+    return values.astype(complex), symmetric.from_symmetric(vectors)
