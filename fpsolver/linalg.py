@@ -44,7 +44,7 @@ from .symmetrize import symmetrize
 if TYPE_CHECKING:
     from .grid import Grid
 
-__all__ = ["Factorization", "factorize", "register_solver", "SOLVERS", "choose_solver", "amg_preconditioner", "AUTO"]
+__all__ = ["Factorization", "factorize", "register_solver", "SOLVERS", "DIRECT_SOLVERS", "choose_solver", "amg_preconditioner", "AUTO"]
 
 logger = logging.getLogger(__name__)
 
@@ -245,6 +245,9 @@ class _AMG:
             raise SolverError(f"AMG-preconditioned {method} did not reach rtol={self._rtol} in {self._maxiter} iterations")
         return self._symmetric.from_symmetric(guess) if self._symmetric is not None else guess
 
+
+#: Solvers whose solves are exact up to round-off (the rate algorithms need one).
+DIRECT_SOLVERS = ("superlu",)
 
 register_solver("superlu")(_SuperLU)
 register_solver("krylov")(_Krylov)
