@@ -52,8 +52,8 @@ def register_task(name: str) -> Callable[[TaskRunner], TaskRunner]:
 @register_task("evolve")
 def _evolve(scenario: LoadedScenario, ev: Any, progress: bool | None) -> xr.Dataset:
     problem = scenario.problem
-    check = NegativeDensityCheck(problem.volumes, ev.scheme, interval=ev.save_every or ev.t_end)
-    part = problem.evolve(scenario.initial, ev.t_end, ev.dt, ev.scheme, ev.save_every, callbacks=[check], progress=progress, surface=ev.surface)
+    check = NegativeDensityCheck(problem.volumes, ev.method, interval=ev.save_every or ev.t_end)
+    part = problem.evolve(scenario.initial, ev.t_end, ev.dt, ev.method, ev.save_every, callbacks=[check], progress=progress, surface=ev.surface, rtol=ev.rtol)
     part["negative_mass"] = _negative_mass(part["p"], problem.volumes)
     return part
 
@@ -161,7 +161,7 @@ def compute(scenario: LoadedScenario, progress: bool | None = None, label: str |
                 parts.append(TASKS[name](scenario, task, progress))
             timings[name] = time.perf_counter() - start
             bar.update(1)
-    notes = {k: v for part in parts for k, v in part.attrs.items() if k in ("kramers_note", "time_units", "scheme", "dt", "surface") or k.startswith("simulate_")}
+    notes = {k: v for part in parts for k, v in part.attrs.items() if k in ("kramers_note", "time_units", "scheme", "dt", "rtol", "factorisations", "solver", "surface") or k.startswith("simulate_")}
     ds = xr.merge(parts, combine_attrs="drop_conflicts", compat="no_conflicts", join="exact")
     for task, seconds in timings.items():
         logger.info("%s: %s took %.3f s", label, task, seconds)

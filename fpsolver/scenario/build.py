@@ -34,7 +34,7 @@ from ..grid import Axis, Grid
 from ..gridcheck import require_finite
 from ..initial import gaussian
 from ..landscapes import LIBRARY, Landscape, library
-from ..linalg import SOLVERS
+from ..linalg import AUTO, DIRECT_LIMITS, SOLVERS
 from ..models import Inertial, Model, Overdamped
 from ..noise import NOISES
 from ..optimizers import OPTIMIZERS
@@ -148,8 +148,8 @@ def loads_scenario(text: str, source: str = "<string>", output: str | Path | Non
 def _build(located: Located, output: str | Path | None) -> LoadedScenario:
     spec = _validate(located)
     with _at(located, ("solver",)):
-        if spec.solver not in SOLVERS:
-            raise InputError(f"unknown linear solver {spec.solver!r}; choose one of {', '.join(SOLVERS)}")
+        if spec.solver != AUTO and spec.solver not in SOLVERS:
+            raise InputError(f"unknown linear solver {spec.solver!r}; choose one of {AUTO}, {', '.join(SOLVERS)}")
     clashes = reserved_clashes(list(spec.grid))
     if clashes:
         reserved = ", ".join(sorted(RESERVED_NAMES))
@@ -232,7 +232,7 @@ def _check_resources(spec: Scenario, located: Located) -> None:
     """Refuse, before anything grid-sized is allocated, runs beyond the step limit or the memory."""
     tasks = spec.tasks
     ev = tasks.evolve
-    steps = ev.t_end / ev.dt if ev is not None else 0.0
+    steps = ev.t_end / ev.dt if ev is not None and ev.rtol is None else 0.0  # adaptive: not known ahead
     snapshots = 0.0
     if ev is not None:
         snapshots = min(ev.t_end / ev.save_every + 1.0 if ev.save_every else 2.0, steps + 1.0)
@@ -241,10 +241,15 @@ def _check_resources(spec: Scenario, located: Located) -> None:
         full = any(isinstance(c, list) and any(isinstance(row, list) for row in c) for c in (spec.model.diffusion, getattr(spec.model, "mobility", None)))
     else:  # an optimizer's gradient noise is a full matrix in more than one dimension
         full = len(spec.grid) > 1
+    shape = tuple(a.n for a in spec.grid.values())
+    solver = spec.solver
+    if solver == AUTO:
+        cells = float(np.prod([float(n) for n in shape]))
+        solver = "superlu" if len(shape) <= 2 or cells <= DIRECT_LIMITS["evolve" if ev is not None else "solve"] else "amg"
     with _at(located, ("solver",)):
         estimate = resources.estimate(
-            tuple(a.n for a in spec.grid.values()),
-            spec.solver,
+            shape,
+            solver,
             n_snapshots=snapshots,
             steps=steps,
             factorisations=2 if ev is not None or tasks.mfpt is not None or tasks.escape_rate is not None else 1,
@@ -371,11 +376,12 @@ def _check_tasks(spec: Scenario, located: Located, boundaries: Boundaries) -> No
             parse_condition(tasks.simulate.target, variables)
     if tasks.evolve is not None:
         ev = tasks.evolve
-        if ev.scheme not in SCHEMES:
-            raise located.error(("tasks", "evolve", "scheme"), f"unknown scheme {ev.scheme!r}; choose one of {', '.join(SCHEMES)}")
-        with _at(located, ("tasks", "evolve", "t_end")):
-            steps_for(ev.t_end, ev.dt, "t_end")
-        if ev.save_every is not None:
+        if ev.method not in SCHEMES:
+            raise located.error(("tasks", "evolve", "scheme"), f"unknown scheme {ev.method!r}; choose one of {', '.join(SCHEMES)}")
+        if ev.rtol is None:
+            with _at(located, ("tasks", "evolve", "t_end")):
+                steps_for(ev.t_end, ev.dt, "t_end")
+        if ev.save_every is not None and ev.rtol is None:
             with _at(located, ("tasks", "evolve", "save_every")):
                 steps_for(ev.save_every, ev.dt, "save_every")
         if spec.initial is None:

@@ -250,15 +250,27 @@ class InitialSpec(_Strict):
 
 
 class EvolveTask(_Strict):
-    """Time evolution with fixed steps."""
+    """Time evolution with fixed steps (``dt``) or adaptive ones (``rtol``)."""
 
-    t_end: Positive = Field(description="End time (a multiple of dt).")
-    dt: Positive = Field(description="Time step.")
-    scheme: str = Field("bdf2", description="euler, cn, bdf2 or trbdf2.")
+    t_end: Positive = Field(description="End time (a multiple of dt with fixed steps).")
+    dt: Positive | None = Field(None, description="Time step (fixed steps); with rtol, the first step.")
+    rtol: Positive | None = Field(None, description="Adaptive TR-BDF2: local error per step relative to the peak density.")
+    scheme: str | None = Field(None, description="euler, cn, bdf2 or trbdf2; default bdf2 with dt, trbdf2 with rtol.")
     save_every: Positive | None = Field(None, description="Output interval (a multiple of dt); default only start and end.")
     surface: Union[Literal["auto"], dict[str, Finite], None] = Field(
         None, description="Dividing surface for a transient rate: 'auto' (through the saddle) or {axis: position}."
     )
+
+    @model_validator(mode="after")
+    def _steps(self) -> EvolveTask:
+        if self.dt is None and self.rtol is None:
+            raise ValueError("give dt (fixed steps) or rtol (adaptive steps)")
+        return self
+
+    @property
+    def method(self) -> str:
+        """The scheme to use: as given, else bdf2 for fixed steps and trbdf2 (embedded estimate) for rtol."""
+        return self.scheme or ("trbdf2" if self.rtol is not None else "bdf2")
 
 
 class StationaryTask(_Strict):
@@ -338,7 +350,7 @@ class Scenario(_Strict):
     optimizer: OptimizerSpec | None = Field(None, description="An optimizer whose continuous-time model is solved (instead of 'model').")
     initial: InitialSpec | None = Field(None, description="Initial density (needed by evolve).")
     tasks: Tasks = Field(description="What to compute.")
-    solver: str = Field("superlu", description="Linear solver: superlu or krylov.")
+    solver: str = Field("auto", description="Linear solver: auto (by dimension and size), superlu, krylov or amg.")
     output: str | None = Field(None, description="Output file (.nc); relative paths are relative to the working directory.")
 
     @model_validator(mode="after")
