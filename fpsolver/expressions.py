@@ -223,6 +223,8 @@ def _parse(text: str, variables: Sequence[str] | None, boolean: bool) -> sp.Basi
     except SyntaxError as exc:
         column = exc.offset - 1 if exc.offset else None
         raise ExpressionError(f"syntax error ({exc.msg})", text, column) from None
+    except ValueError as exc:  # e.g. a NUL character, which Python's parser refuses outright
+        raise ExpressionError(f"not a formula ({exc})", text.replace("\x00", "\\x00")) from None
     return _Translator(text, variables, boolean)(tree)
 
 

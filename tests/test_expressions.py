@@ -99,3 +99,14 @@ def test_bounded_folding_keeps_ordinary_constants():
     assert parse_expression("10**308 * x", ["x"]) == sp.Integer(10) ** 308 * sp.Symbol("x", real=True)
     assert parse_expression("2**0.5", ["x"]) == sp.Float(2) ** sp.Float(0.5)
     assert parse_expression("(1 + x)**1000", ["x"]) == (1 + sp.Symbol("x", real=True)) ** 1000
+
+
+def test_control_characters_are_refused_as_input_errors():
+    """A NUL byte makes Python 3.11.2's parser raise ValueError (3.11.7: SyntaxError); found by the
+    fuzz test in CI's fresh environment: it must be an ExpressionError either way."""
+    from fpsolver.errors import ExpressionError
+    from fpsolver.expressions import parse_expression
+
+    for text in ("\x00", "x\x00+1"):
+        with pytest.raises(ExpressionError, match="null bytes"):  # SyntaxError or ValueError by Python version
+            parse_expression(text)
