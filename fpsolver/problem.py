@@ -24,7 +24,7 @@ from .operators import assemble_generator
 from .rates import checked, committor, direct_error, mfpt_field, reactive_current, steady_population
 from .regions import cell_index, interpolate_at, point_text, region_mask, start_cells, target_mask
 from .spectral import slowest_modes, stationary_density
-from .stepping import Callback, MassCheck, ProgressBar, SystemCache, integrate, steps_for
+from .stepping import LIMITED_SCHEMES, Callback, MassCheck, PositivityLimiter, ProgressBar, SystemCache, integrate, steps_for
 from .transient import dividing_plane, surface_flux
 
 __all__ = ["FokkerPlanck", "ESCAPE_METHODS"]
@@ -118,6 +118,7 @@ class FokkerPlanck:
         progress: bool | None = None,
         check_mass: bool = True,
         surface: str | Mapping[str, float] | None = None,
+        positivity: bool | None = None,
     ) -> xr.Dataset:
         """Evolve the density ``p0`` from t = 0 to ``t_end`` with fixed steps ``dt``, or adaptive ones (``rtol``).
 
@@ -141,6 +142,11 @@ class FokkerPlanck:
             Show a progress bar (fixed steps only); default: when stderr is a terminal.
         check_mass
             With mass-conserving boundaries, raise if total probability drifts by more than 1e-9.
+        positivity
+            Keep the density non-negative with mass exactly conserved
+            (:class:`~fpsolver.stepping.PositivityLimiter`): default on for the L-stable
+            schemes (euler, bdf2, trbdf2), off for cn (whose ringing is warned about instead).
+            The largest share of the mass it removed is the output's ``positivity_removed``.
         surface
             A dividing surface for a transient rate: ``{"x": 0.0}`` (the plane of faces normal to
             ``x`` nearest 0) or ``"auto"`` (through the lowest index-1 saddle, normal to the axis
@@ -154,7 +160,8 @@ class FokkerPlanck:
             Variable ``p`` with dims ``(time, *axes)`` and the variable ``mass``.
         """
         p = from_field(self.grid, p0, "p0")
-        cbs = list(callbacks)
+        limiter = PositivityLimiter(self.volumes) if (scheme in LIMITED_SCHEMES if positivity is None else positivity) else None
+        cbs = ([limiter] if limiter is not None else []) + list(callbacks)  # the limiter acts first
         if check_mass and self.boundaries.conserves_mass:
             cbs.append(MassCheck(self.volumes))
         bar = None
@@ -173,6 +180,9 @@ class FokkerPlanck:
         ds.attrs.update(self.attrs())
         steps = {"dt": dt} if rtol is None else {"rtol": rtol, "factorisations": self._systems.factorisations}
         ds.attrs.update({"scheme": scheme, **steps, "time_units": TIME_UNITS})
+        ds.attrs["positivity_limiter"] = "on" if limiter is not None else "off"
+        if limiter is not None:
+            ds.attrs["positivity_removed"] = limiter.removed
         if surface is not None:
             axis, position = dividing_plane(self.model.landscape, self.grid, surface)
             flux = surface_flux(self.chain, axis, position, snaps, times, p)

@@ -161,7 +161,7 @@ def compute(scenario: LoadedScenario, progress: bool | None = None, label: str |
                 parts.append(TASKS[name](scenario, task, progress))
             timings[name] = time.perf_counter() - start
             bar.update(1)
-    notes = {k: v for part in parts for k, v in part.attrs.items() if k in ("kramers_note", "time_units", "scheme", "dt", "rtol", "factorisations", "solver", "surface") or k.startswith("simulate_")}
+    notes = {k: v for part in parts for k, v in part.attrs.items() if k in ("kramers_note", "time_units", "scheme", "dt", "rtol", "factorisations", "solver", "surface", "positivity_limiter", "positivity_removed") or k.startswith("simulate_")}
     ds = xr.merge(parts, combine_attrs="drop_conflicts", compat="no_conflicts", join="exact")
     for task, seconds in timings.items():
         logger.info("%s: %s took %.3f s", label, task, seconds)

@@ -59,6 +59,8 @@ __all__ = [
     "SystemCache",
     "Callback",
     "MassCheck",
+    "PositivityLimiter",
+    "LIMITED_SCHEMES",
     "NegativeDensityCheck",
     "ProgressBar",
     "integrate",
@@ -242,6 +244,41 @@ NEGATIVE_DENSITY_ADVICE: dict[str, str] = {
     "cn": "use scheme bdf2 or trbdf2 (L-stable: they damp the stiff modes cn lets ring), euler (positivity preserving) or a smaller dt",
     "euler": "its exact step is positivity preserving, so the linear solves are inexact: use solver superlu",
 }
+
+
+@dataclass
+class PositivityLimiter:
+    r"""Callback keeping the density non-negative and its mass exact: the default for L-stable schemes.
+
+    No linear scheme of second order is positivity-preserving for every step (Godunov);
+    BDF2 and TR-BDF2 undershoot for a step or two on a steep start (1.7 % of the mass after
+    the first TR-BDF2 step of the bundled double_well_2d, 1.7e-7 for BDF2 on a coarse grid).
+    Where a step leaves more than ``tol`` of the mass negative, the negative values are set to
+    zero and the rest scaled by :math:`\sum V_ip_i / \sum V_i\max(p_i, 0)`: probability stays
+    conserved to round-off, the density non-negative, and the change is the size of the
+    undershoot itself (the scheme's own error there). The largest share removed in a run is
+    kept in :attr:`removed` and written to the output (``positivity_removed``).
+    It runs first among the callbacks and changes ``p`` in place (the next step starts from it).
+    """
+
+    volumes: np.ndarray
+    tol: float = 1e-13
+    removed: float = 0.0
+
+    def __call__(self, t: float, p: np.ndarray) -> None:
+        weighted = self.volumes * p
+        negative = -float(np.minimum(weighted, 0.0).sum())
+        total = float(np.abs(weighted).sum())
+        if negative <= self.tol * total:
+            return
+        positive = np.maximum(p, 0.0)
+        p[:] = positive * (float(weighted.sum()) / float(self.volumes @ positive))
+        self.removed = max(self.removed, negative / total)
+
+
+#: Schemes the positivity limiter is on for by default (L-stable: their undershoot is a transient
+#: of the start; Crank-Nicolson's ringing is left visible and warned about instead).
+LIMITED_SCHEMES = ("euler", "bdf2", "trbdf2")
 
 
 @dataclass
