@@ -42,7 +42,6 @@ from .landscapes import Landscape
 from .models import InertialCoefficients, OverdampedCoefficients
 from .rates import (
     checked,
-    committor,
     direct_error,
     mfpt_field,
     mfpt_log_from_basin,

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .errors import FPSolverError, FPSolverWarning, InputError, ScenarioError, SolverError, SweepError
+from .errors import FPSolverError, FPSolverWarning, ScenarioError, SolverError, SweepError
 from .analysis import sharpness_fits
 from .io import global_attrs, write_dataset
 from .scenario.build import LoadedScenario, Run, build_located
@@ -184,11 +184,8 @@ def compute(scenario: LoadedScenario, progress: bool | None = None, label: str |
 def _located_at(scenario: LoadedScenario, path: tuple[str, ...]) -> Iterator[None]:
     """An input error found only while computing (an unreachable target...) gets the task's location."""
     try:
-        yield
-    except ScenarioError:
-        raise
-    except InputError as exc:
-        raise scenario.located.error(path, str(exc)) from None
+        with scenario.located.at(path):
+            yield
     except SolverError as exc:  # a numerical failure, not bad input: keep its kind, name the task
         raise SolverError(f"{'.'.join(path)}: {exc}") from None
 

@@ -13,8 +13,6 @@ import inspect
 import os
 import re
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -217,15 +215,9 @@ def _message(err: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
-@contextmanager
-def _at(located: Located, path: tuple[Any, ...]) -> Iterator[None]:
+def _at(located: Located, path: tuple[Any, ...]) -> Any:
     """Turn any :class:`InputError` raised inside into a located :class:`ScenarioError`."""
-    try:
-        yield
-    except ScenarioError:
-        raise
-    except InputError as exc:
-        raise located.error(path, str(exc)) from None
+    return located.at(path)
 
 
 def _check_resources(spec: Scenario, located: Located) -> None:

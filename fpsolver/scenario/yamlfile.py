@@ -17,13 +17,15 @@ scanner takes time quadratic in the nesting depth (1.2 s for 5000 levels).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..errors import ScenarioError
+from ..errors import InputError, ScenarioError
 
 __all__ = ["Located", "load_yaml", "parse_yaml", "key_path", "MAX_ALIASES", "MAX_VALUES"]
 
@@ -89,6 +91,16 @@ class Located:
     def error(self, path: Path_, message: str) -> ScenarioError:
         """A located :class:`ScenarioError`."""
         return ScenarioError([(self.where(path), message)])
+
+    @contextmanager
+    def at(self, path: Path_) -> Iterator[None]:
+        """Turn any :class:`InputError` raised inside into a :class:`ScenarioError` located at ``path``."""
+        try:
+            yield
+        except ScenarioError:
+            raise
+        except InputError as exc:
+            raise self.error(path, str(exc)) from None
 
 
 def _is_type_label(part: str) -> bool:
