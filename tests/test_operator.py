@@ -8,9 +8,14 @@ import pytest
 import scipy.sparse.linalg as spla
 
 import fpsolver as fp
-from fpsolver.errors import InputError
+from fpsolver.errors import FPSolverWarning, InputError
 
 from .conftest import slope
+
+# The structural properties below (conservation, the exact Gibbs state, the M-matrix pattern) hold on
+# any grid; the full-mobility cases use grids too coarse for the cross-diffusion stencil's stability
+# (the operator says so with a warning, tested in test_cross_diffusion_on_an_unresolved_grid_warns).
+pytestmark = pytest.mark.filterwarnings("ignore:off-diagonal diffusion on a grid that does not resolve")
 
 # 1-D, 2-D and 3-D problems with gradient drift; axes are deliberately of unequal size.
 GRIDS = {
@@ -237,3 +242,21 @@ def test_callable_coefficients_equal_their_expression_form():
     a = fp.FokkerPlanck(as_text, grid).operator
     b = fp.FokkerPlanck(as_code, grid).operator
     assert abs(a - b).max() <= 1e-12 * abs(a).max()
+
+
+def test_cross_diffusion_on_an_unresolved_grid_warns():
+    """Mobility [[1, .3], [.3, 1]] on x^2/2 + y^2/2: at T = 0.1 on 20^2 cells (potential step 5.6 per
+    cell) every eigenvalue has Re <= 0; at T = 0.04 (step 14) the largest is +205 and the operator
+    warns, naming the refinement needed."""
+    import warnings as _warnings
+
+    land = fp.Landscape.from_expression("x**2/2 + y**2/2")
+    grid = fp.Grid.uniform(x=(-2.5, 2.5, 20), y=(-2.5, 2.5, 20))
+    mobility = [[1.0, 0.3], [0.3, 1.0]]
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error")
+        stable = fp.FokkerPlanck(fp.Overdamped(land, temperature=0.1, mobility=mobility), grid).operator
+    assert np.linalg.eigvals(stable.toarray()).real.max() < 1e-10
+    with pytest.warns(FPSolverWarning, match="refine the grid about 2.3x"):
+        unstable = fp.FokkerPlanck(fp.Overdamped(land, temperature=0.04, mobility=mobility), grid).operator
+    assert np.linalg.eigvals(unstable.toarray()).real.max() > 1.0
