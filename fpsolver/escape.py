@@ -196,10 +196,10 @@ def _by_eigen(ep: EscapeProblem) -> Estimate:
 #: Estimators of :func:`escape_rate`, in their default order.
 ESCAPE_METHODS: tuple[str, ...] = tuple(ESTIMATORS)
 
-TheoryRate = Callable[[object, Barrier, Landscape], tuple[float, str, dict[str, float]]]
+TheoryRate = Callable[[object, Barrier, Landscape], tuple[float, str, dict[str, tuple[float, str]]]]
 
 #: Coefficients type -> closed-form rate from the minimum and saddle: returns (rate, note, extras),
-#: the extras being further closed forms written as ``theory_<name>`` variables.
+#: the extras being further closed forms ``name -> (value, units)`` written as ``theory_<name>``.
 THEORY_RATES: dict[type, TheoryRate] = {}
 
 
@@ -214,7 +214,7 @@ def register_theory(coefficients_type: type) -> Callable[[TheoryRate], TheoryRat
 
 
 @register_theory(OverdampedCoefficients)
-def _eyring_kramers(coeffs: OverdampedCoefficients, barrier: Barrier, landscape: Landscape) -> tuple[float, str, dict[str, float]]:
+def _eyring_kramers(coeffs: OverdampedCoefficients, barrier: Barrier, landscape: Landscape) -> tuple[float, str, dict[str, tuple[float, str]]]:
     if coeffs.model.temperature is None or not coeffs.mobility.constant:
         return float("nan"), "Kramers / Eyring-Kramers need D = T * mobility with constant mobility", {}
     mobility = coeffs.mobility({n: np.zeros(1) for n in coeffs.dims})[..., 0]
@@ -227,7 +227,7 @@ def _eyring_kramers(coeffs: OverdampedCoefficients, barrier: Barrier, landscape:
 
 
 @register_theory(InertialCoefficients)
-def _inertial_kramers(coeffs: InertialCoefficients, barrier: Barrier, landscape: Landscape) -> tuple[float, str, dict[str, float]]:
+def _inertial_kramers(coeffs: InertialCoefficients, barrier: Barrier, landscape: Landscape) -> tuple[float, str, dict[str, tuple[float, str]]]:
     """Langer / Kramers at moderate damping; in 1-D also energy diffusion and the Mel'nikov-Meshkov
     turnover A(Delta) k_Kramers, Delta = gamma S_b / T (the reported rate)."""
     temperature = coeffs.equilibrium_temperature
@@ -238,21 +238,21 @@ def _inertial_kramers(coeffs: InertialCoefficients, barrier: Barrier, landscape:
     h_min, h_saddle = landscape.hessian(*barrier.minimum.position), landscape.hessian(*barrier.saddle.position)
     moderate = langer_inertial(h_min, h_saddle, mass, damping, barrier.height, temperature)
     if len(coeffs.positions) != 1:
-        return float(moderate), "Langer (inertial, moderate-to-strong damping); energy diffusion is 1-D only", {"kramers_moderate": float(moderate)}
+        return float(moderate), "Langer (inertial, moderate-to-strong damping); energy diffusion is 1-D only", {"kramers_moderate": (float(moderate), RATE_UNITS)}
     a, b = float(barrier.minimum.position[0]), float(barrier.saddle.position[0])
     action = barrier_action(lambda x: landscape.value(x), a, b, float(mass[0]))
     delta = float(damping[0]) * action / temperature
     omega = float(np.sqrt(h_min[0, 0] / mass[0]))
     extras = {
-        "kramers_moderate": float(moderate),
-        "energy_diffusion": float(energy_diffusion(omega, float(damping[0]), action, barrier.height, temperature)),
-        "turnover_delta": delta,
-        "barrier_action": action,
+        "kramers_moderate": (float(moderate), RATE_UNITS),
+        "energy_diffusion": (float(energy_diffusion(omega, float(damping[0]), action, barrier.height, temperature)), RATE_UNITS),
+        "turnover_delta": (delta, "1"),
+        "barrier_action": (action, "loss * time"),
     }
     return float(turnover_factor(delta) * moderate), "Mel'nikov-Meshkov turnover A(Delta) * Kramers (moderate damping), Delta = gamma S_b / T", extras
 
 
-def theory_rate(ep: EscapeProblem, barrier: Barrier) -> tuple[float, str, dict[str, float]]:
+def theory_rate(ep: EscapeProblem, barrier: Barrier) -> tuple[float, str, dict[str, tuple[float, str]]]:
     """The registered closed form for the model, or NaN with the reason."""
     if barrier.saddle is None:
         return float("nan"), barrier.note, {}
@@ -316,8 +316,7 @@ def escape_rate(ep: EscapeProblem, methods: Sequence[str] = ESCAPE_METHODS) -> x
     if step is not None:
         ds["escape_iterations"] = (("estimator",), 1.0 / rates / step, {"long_name": "escape time in optimizer iterations (SGD time / learning rate)", "units": "1"})
         ds["kramers_iterations"] = ((), 1.0 / theory / step if theory > 0 else np.nan, {"long_name": "closed-form escape time in iterations", "units": "1"})
-    for name, value in extras.items():
-        units = "1" if name == "turnover_delta" else ("loss * time" if name == "barrier_action" else RATE_UNITS)
+    for name, (value, units) in extras.items():
         ds[f"theory_{name}"] = ((), value, {"long_name": f"closed form: {name.replace('_', ' ')}", "units": units})
     for part in (e.fields for e in estimates):
         ds = ds.merge(part)

@@ -197,9 +197,8 @@ class FokkerPlanck:
                 "there is no stationary density with absorbing boundaries (probability leaks out); "
                 "use reflecting or periodic boundaries, or the slowest mode from spectrum()"
             )
-        reference = getattr(self.coefficients, "log_density_reference", None)
-        if reference is not None:  # phase space: the most probable cell is at rest in the deepest well
-            anchor = int(np.argmax(np.broadcast_to(reference(dict(zip(self.grid.names, self.grid.mesh()))), self.grid.shape)))
+        if self._reference_log_density is not None:  # phase space: the most probable cell is at rest in the deepest well
+            anchor = int(np.argmax(self._reference_log_density))
         else:
             anchor = int(np.argmin(self.landscape_on_cells()))
         p = stationary_density(self.operator, self.volumes, anchor, self.solver)
@@ -265,16 +264,17 @@ class FokkerPlanck:
         Notes
         -----
         Exact for the chain from every start at every rate scale (:func:`fpsolver.rates.mfpt_field`):
-        the 1-D birth–death formula in log space, a direct solve where its estimated error is
-        below 1e-6, and otherwise the strong Markov decomposition at the bottoms of the wells
-        with a subtraction-free trace chain — no detailed balance needed.
+        the 1-D birth–death formula in log space, otherwise the strong Markov decomposition at the
+        bottoms of the wells with a subtraction-free trace chain — no detailed balance needed. A
+        generator that is not an M-matrix (phase space) falls back to a direct solve whose error
+        is estimated from the slowest survival rate.
         """
         mask = self.target_mask(target)
         if start is not None and mask[self.cell_index(start)]:
             raise InputError(f"the start {point_text(start)} lies inside the target")
         tau, error = mfpt_field(self.chain, mask, self.log_weight(), self.rate_solver)
         if start is None:
-            if checked(float(tau.max()), error, "mean first-passage times") != tau.max():
+            if np.isnan(checked(float(tau.max()), error, "mean first-passage times")):
                 tau = np.full_like(tau, np.nan)
             attrs = {"long_name": "mean first-passage time to the target", "units": TIME_UNITS}
             return to_dataarray(self.grid, tau, "mfpt", attrs)
@@ -382,33 +382,38 @@ class FokkerPlanck:
         it stationary, else the computed null vector (mass-conserving boundaries only)."""
         if self.chain.log_pi is not None:
             return np.asarray(self.chain.log_pi)
-        reference = self._reference_log_masses()
-        if reference is not None:
-            return reference
+        if self._reference_log_masses is not None:
+            return self._reference_log_masses
         masses = self.stationary().values.ravel() * self.volumes
         with np.errstate(divide="ignore"):
             return np.log(np.maximum(masses, np.finfo(float).tiny))
 
-    def _reference_log_masses(self) -> np.ndarray | None:
-        """log masses of the model's reference density when it is an exact discrete steady state
-        away from absorbing faces (to 1e-10 of the largest flux), else None."""
+    @cached_property
+    def _reference_log_density(self) -> np.ndarray | None:
+        """The model's reference log-density -E/T on the cells (flat), or None when it has none."""
         reference = getattr(self.coefficients, "log_density_reference", None)
         if reference is None:
             return None
-        log_m = np.broadcast_to(reference(dict(zip(self.grid.names, self.grid.mesh()))), self.grid.shape).ravel() + np.log(self.volumes)
-        m = np.exp(log_m - log_m.max())
+        return np.broadcast_to(reference(dict(zip(self.grid.names, self.grid.mesh()))), self.grid.shape).ravel()
+
+    @cached_property
+    def _reference_log_masses(self) -> np.ndarray | None:
+        """log masses of the reference density when it is an exact discrete steady state away from
+        absorbing faces (to 1e-10 of the largest flux), else None."""
+        if self._reference_log_density is None:
+            return None
+        log_m = self._reference_log_density + np.log(self.volumes)
+        log_m = log_m - log_m.max()
+        m = np.exp(log_m)
         residual = self.chain.q @ m
         away = self.chain.leak == 0
         scale = float(np.abs(self.chain.q.diagonal() * m).max())
-        return log_m - log_m.max() if np.abs(residual[away]).max() <= 1e-10 * scale else None
+        return log_m if np.abs(residual[away]).max() <= 1e-10 * scale else None
 
     def _escape_log_pi(self) -> np.ndarray | None:
         """Stationary log masses for potential theory, or None where no stationary state exists."""
-        if self.chain.log_pi is not None:
-            return np.asarray(self.chain.log_pi)
-        reference = self._reference_log_masses()
-        if reference is not None or not self.boundaries.conserves_mass:
-            return reference
+        if self.chain.log_pi is None and self._reference_log_masses is None and not self.boundaries.conserves_mass:
+            return None
         return self.log_stationary_masses()
 
     def log_weight(self) -> np.ndarray:
@@ -417,9 +422,8 @@ class FokkerPlanck:
         the landscape over the thermal energy."""
         if self.chain.log_pi is not None:
             return np.asarray(self.chain.log_pi)
-        reference = getattr(self.coefficients, "log_density_reference", None)
-        if reference is not None:
-            return np.broadcast_to(reference(dict(zip(self.grid.names, self.grid.mesh()))), self.grid.shape).ravel()
+        if self._reference_log_density is not None:
+            return self._reference_log_density
         return -self.landscape_on_cells() / self.thermal_energy()
 
     def thermal_energy(self, at: Sequence[float] | None = None) -> float:

@@ -278,10 +278,10 @@ def mfpt_decomposed(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarr
     stop = target.copy()
     stop[seeds] = True
     free = ~stop
-    qt = chain.qt
+    qt_free = chain.qt[free].tocsc()  # rows: jumps out of the free cells; columns sliced per seed
     rhs = [np.ones(int(free.sum()))]
-    rhs += [np.asarray(qt[free][:, [a]].todense()).ravel() for a in seeds]
-    rhs.append(np.asarray(qt[free][:, target].sum(axis=1)).ravel() + chain.leak[free])
+    rhs += [qt_free[:, [a]].toarray().ravel() for a in seeds]
+    rhs.append(np.asarray(qt_free[:, target].sum(axis=1)).ravel() + chain.leak[free])
     solutions = _solve_free(chain, free, rhs, solver) if free.any() else [np.zeros(0)] * len(rhs)
     u = np.zeros(chain.size)
     u[free] = solutions[0]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .errors import FPSolverError, FPSolverWarning, ScenarioError, SolverError, SweepError
+from .errors import FPSolverError, ScenarioError, SolverError, SweepError
 from .analysis import sharpness_fits
 from .io import global_attrs, write_dataset
 from .scenario.build import LoadedScenario, Run, build_located
@@ -81,25 +81,7 @@ def _mfpt(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.Data
 
 @register_task("escape_rate")
 def _escape_rate(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.Dataset:
-    part = scenario.problem.escape_rate(task.start, task.target, tuple(task.methods))
-    return _no_negative_rates(part)
-
-
-def _no_negative_rates(part: xr.Dataset) -> xr.Dataset:
-    """A negative rate has no correct digit: NaN with a warning naming the estimator."""
-    rates = part["escape_rate"]
-    negative = np.asarray(rates.values < 0)
-    if negative.any():
-        dim = rates.dims[0]
-        names = [str(m) for m in rates[dim].values[negative]]
-        warnings.warn(
-            f"escape rate by {', '.join(names)} came out negative ({', '.join(f'{v:.3g}' for v in rates.values[negative])}): "
-            "no digit is left at this barrier; set to NaN (use the 'committor' estimator)",
-            FPSolverWarning,
-            stacklevel=2,
-        )
-        part["escape_rate"] = rates.where(~negative)
-    return part
+    return scenario.problem.escape_rate(task.start, task.target, tuple(task.methods))
 
 
 @register_task("simulate")

@@ -82,23 +82,6 @@ tasks:
 """
 
 
-def test_negative_rates_become_nan_with_a_warning(tmp_path, monkeypatch):
-    # The lead's rate layer once returned -2.7e-33 by 'mfpt' at T = 1e-4; whatever the layer
-    # below returns, a negative rate never reaches the output.
-    scenario = loads_scenario(RATES, "r.yaml", tmp_path / "o.nc")
-    original = type(scenario.problem).escape_rate
-
-    def negative_mfpt(self, *args, **kwargs):
-        ds = original(self, *args, **kwargs)
-        ds["escape_rate"] = ds["escape_rate"].copy(data=[-2.7e-33, float(ds["escape_rate"][1])])
-        return ds
-
-    monkeypatch.setattr(type(scenario.problem), "escape_rate", negative_mfpt)
-    with pytest.warns(FPSolverWarning, match=r"r.yaml: escape_rate: escape rate by mfpt came out negative \(-2.7e-33\)"):
-        ds = compute(scenario, progress=False)
-    assert np.isnan(ds["escape_rate"].values[0]) and ds["escape_rate"].values[1] > 0
-
-
 def test_input_errors_found_while_computing_are_located_at_the_task(tmp_path, monkeypatch):
     from fpsolver.errors import ScenarioError
 
