@@ -282,7 +282,7 @@ def escape_rate(ep: EscapeProblem, methods: Sequence[str] = ESCAPE_METHODS) -> x
     barrier = find_barrier(ep.landscape, ep.chain.grid, ep.chain.boundaries, ep.chain.pairs, ep.energy, ep.start_cell, ep.exits)
     theory, note, extras = theory_rate(ep, barrier)
     if barrier.saddle is None:
-        warnings.warn(f"escape_rate: theory columns are NaN ({note})", FPSolverWarning, stacklevel=3)
+        warnings.warn(f"theory columns are NaN ({note})", FPSolverWarning, stacklevel=3)
     estimates = [ESTIMATORS[m](ep) for m in methods]
     rates = np.array([e.rate for e in estimates])
     population = next((e.population for e in estimates if np.isfinite(e.population)), float("nan"))

@@ -82,7 +82,7 @@ def run_sweep(
             logger.info("%s: run %s already done (%s)", run.source, run.runs[i][0].label, done)
     todo = [i for i, r in enumerate(results) if r is None]
     if todo:
-        with _executor(workers, scheduler) as pool, _bar(len(todo), progress) as bar:
+        with _Workers(workers, scheduler) as pool, _bar(len(todo), progress) as bar:
             futures = {pool.submit(_work, run.source, run.runs[i][0], swept, str(out)): i for i in todo}
             for future in as_completed(futures):
                 i = futures[future]
@@ -105,7 +105,7 @@ def _load(path: Path) -> xr.Dataset:
         return ds.load()
 
 
-class _executor:
+class _Workers:
     """Local processes, or a dask.distributed cluster's executor, as a context manager."""
 
     def __init__(self, workers: int | None, scheduler: str | None):

@@ -80,7 +80,7 @@ def test_a_rerun_computes_only_the_runs_that_did_not_land(tmp_path, monkeypatch)
             raise SolverError("injected failure")
         return original(scenario, task, progress)
 
-    monkeypatch.setattr(sweeps, "_executor", _Counting)
+    monkeypatch.setattr(sweeps, "_Workers", _Counting)
     monkeypatch.setitem(fpsolver.runner.TASKS, "escape_rate", flaky)
     path, out = _file(tmp_path), tmp_path / "par.nc"
     _, ds, failed = sweeps.run_sweep(path, out)
