@@ -21,6 +21,15 @@ styblinski_tang
 
 Any landscape can be made sharper by :meth:`Landscape.with_sharpness`,
 :math:`L_k(\theta) = L(\sqrt{k}\,\theta)` (every Hessian times k, barrier fixed).
+
+Data-driven landscapes
+----------------------
+A landscape may also be the mean of a per-sample loss over the rows of a data set,
+:math:`L(\theta) = \frac1N\sum_r \ell(\theta; z_r)` (``data=`` columns by name). The
+expression is then the per-sample loss :math:`\ell`: derivatives stay exact (they are taken
+of ℓ and averaged, since the mean is linear), sharpening and added terms act on ℓ, and
+evaluation averages the compiled ℓ over the rows in chunks, so N can be large without a
+symbolic sum of N terms.
 """
 
 from __future__ import annotations
@@ -49,18 +58,26 @@ class Landscape:
         Variable names, in the order used by :meth:`gradient` and :meth:`hessian`.
     description
         Human-readable description (kept in output metadata).
+    data
+        Optional data columns by name (equal-length 1-D arrays): ``expr`` is then a
+        per-sample loss in the variables and these columns, and the landscape is its mean
+        over the rows.
     """
 
-    def __init__(self, expr: sp.Expr, variables: Sequence[str], description: str | None = None):
+    #: Points × data rows compiled at once when averaging over data (bounds temporary memory).
+    CHUNK = 2_000_000
+
+    def __init__(self, expr: sp.Expr, variables: Sequence[str], description: str | None = None, data: Mapping[str, np.ndarray] | None = None):
         variables = tuple(variables)
         if not variables:
             raise InputError("a landscape needs at least one variable")
         if not isinstance(expr, sp.Expr):
             raise InputError(f"a landscape needs a sympy expression, got {type(expr).__name__}")
+        self.data = _data_columns(data, variables)
         free = {s.name for s in expr.free_symbols}
-        extra = free - set(variables)
+        extra = free - set(variables) - set(self.data)
         if extra:
-            raise InputError(f"landscape uses names {sorted(extra)} that are not among its variables {list(variables)}")
+            raise InputError(f"landscape uses names {sorted(extra)} that are not among its variables {list(variables)}" + (f" nor its data columns {sorted(self.data)}" if self.data else ""))
         # Derivatives are taken with respect to Symbol(name, real=True); a user's plain
         # Symbol("x") is a different symbol to sympy, so normalise every symbol by its name.
         expr = expr.xreplace({s: sp.Symbol(s.name, real=True) for s in expr.free_symbols if isinstance(s, sp.Symbol)})
@@ -143,21 +160,31 @@ class Landscape:
         _positive(sharpness=k)
         root = sp.sqrt(_num(k))
         subs = {sp.Symbol(v, real=True): root * sp.Symbol(v, real=True) for v in self.variables}
-        return Landscape(self.expr.xreplace(subs), self.variables, description=f"{self.description} with sharpness {k}")
+        return Landscape(self.expr.xreplace(subs), self.variables, description=f"{self.description} with sharpness {k}", data=self.data)
+
+    def plus(self, term: sp.Expr, description: str) -> Landscape:
+        """This landscape plus a term in its variables (e.g. a weight-decay penalty), described as given."""
+        return Landscape(self.expr + term, self.variables, description=description, data=self.data)
 
     # Evaluation -----------------------------------------------------------------
+    def _compile(self, expr: sp.Expr) -> Callable[..., np.ndarray]:
+        """A numpy function of the variables: ``expr`` itself, or its mean over the data rows."""
+        if not self.data:
+            return lambdify(expr, self.variables)
+        return _RowMean(lambdify(expr, self.variables + tuple(self.data)), list(self.data.values()), self.CHUNK)
+
     @cached_property
     def _value(self) -> Callable[..., np.ndarray]:
-        return lambdify(self.expr, self.variables)
+        return self._compile(self.expr)
 
     @cached_property
     def _gradient(self) -> list[Callable[..., np.ndarray]]:
-        return [lambdify(sp.diff(self.expr, sp.Symbol(v, real=True)), self.variables) for v in self.variables]
+        return [self._compile(sp.diff(self.expr, sp.Symbol(v, real=True))) for v in self.variables]
 
     @cached_property
     def _hessian(self) -> list[list[Callable[..., np.ndarray]]]:
         syms = [sp.Symbol(v, real=True) for v in self.variables]
-        return [[lambdify(sp.diff(self.expr, a, b), self.variables) for b in syms] for a in syms]
+        return [[self._compile(sp.diff(self.expr, a, b)) for b in syms] for a in syms]
 
     def _args(self, coords: Sequence[np.ndarray] | Mapping[str, np.ndarray]) -> list[np.ndarray]:
         if isinstance(coords, Mapping):
@@ -191,6 +218,42 @@ class Landscape:
 
     def __repr__(self) -> str:
         return f"Landscape({self.description!r}, variables={list(self.variables)})"
+
+
+class _RowMean:
+    """The mean over data rows of a compiled per-sample function ``f(*theta, *columns)``."""
+
+    def __init__(self, function: Callable[..., np.ndarray], columns: list[np.ndarray], chunk: int):
+        self.function, self.columns, self.chunk = function, columns, chunk
+
+    def __call__(self, *theta: np.ndarray) -> np.ndarray:
+        shape = np.broadcast_shapes(*(np.shape(t) for t in theta))
+        flat = [np.broadcast_to(np.asarray(t, dtype=float), shape).reshape(-1, 1) for t in theta]
+        points, rows = flat[0].shape[0], self.columns[0].size
+        total = np.zeros(points)
+        step = max(1, self.chunk // max(points, 1))
+        for start in range(0, rows, step):
+            block = [c[None, start : start + step] for c in self.columns]
+            total += np.broadcast_to(self.function(*flat, *block), (points, block[0].shape[1])).sum(axis=1)
+        return (total / rows).reshape(shape)
+
+
+def _data_columns(data: Mapping[str, Any] | None, variables: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Validated data columns: finite, 1-D, of one non-zero length, not named like a variable."""
+    if not data:
+        return {}
+    columns = {str(k): np.asarray(v, dtype=float) for k, v in data.items()}
+    clash = sorted(set(columns) & set(variables))
+    if clash:
+        raise InputError(f"data columns {clash} have the names of landscape variables")
+    if any(c.ndim != 1 for c in columns.values()) or len({c.size for c in columns.values()}) != 1:
+        raise InputError(f"data columns {sorted(columns)} must be 1-D and of one length")
+    if next(iter(columns.values())).size == 0:
+        raise InputError("the data have no rows")
+    bad = sorted(k for k, c in columns.items() if not np.all(np.isfinite(c)))
+    if bad:
+        raise InputError(f"data columns {bad} contain NaN or infinite values")
+    return columns
 
 
 def _default_names(n: int) -> tuple[str, ...]:

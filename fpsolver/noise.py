@@ -280,21 +280,15 @@ class EmpiricalNoise(NoiseModel):
         missing = [c for c in self.columns if c not in table]
         if missing:
             raise InputError(f"EmpiricalNoise: the loss uses {missing}, which are not parameters {list(self.parameters)} nor columns {sorted(table)} of {self.source}")
-        values = [np.asarray(table[c], dtype=float) for c in self.columns]
-        if values and len({v.shape for v in values}) != 1 or any(v.ndim != 1 for v in values):
-            raise InputError(f"EmpiricalNoise: the data columns {list(self.columns)} must be 1-D and of one length")
-        bad = [c for c, v in zip(self.columns, values) if not np.all(np.isfinite(v))]
-        if bad:
-            raise InputError(f"EmpiricalNoise: data columns {bad} of {self.source} contain NaN or infinite values")
-        self.rows = np.stack(values) if values else np.zeros((0, 1))
-        if self.rows.shape[1] == 0:
-            raise InputError(f"EmpiricalNoise: {self.source} has no data rows")
         self.loss = loss
+        description = f"mean over the rows of {self.source} of {loss}"
+        try:
+            self.landscape = Landscape(expr, self.parameters, description=description, data={c: table[c] for c in self.columns})
+        except InputError as exc:
+            raise InputError(f"EmpiricalNoise: {exc} in {self.source}") from None
+        self.rows = np.stack([self.landscape.data[c] for c in self.columns]) if self.columns else np.zeros((0, 1))
         syms = [sp.Symbol(p, real=True) for p in self.parameters]
         self._gradient = [lambdify(sp.diff(expr, s), self.parameters + self.columns) for s in syms]
-        col_syms = [sp.Symbol(c, real=True) for c in self.columns]
-        mean = sp.Add(*(expr.xreplace({s: sp.Float(v) for s, v in zip(col_syms, row)}) for row in self.rows.T)) / self.rows.shape[1]
-        self.landscape = Landscape(mean, self.parameters, description=f"mean over {self.rows.shape[1]} rows of {self.source} of {loss}")
 
     def per_sample(self, landscape: Landscape, points: Points) -> np.ndarray:
         if tuple(landscape.variables) != self.parameters:
@@ -349,6 +343,22 @@ def _read_columns(data: str | Path | Mapping[str, Sequence[float]]) -> Mapping[s
 NOISES: dict[str, type[NoiseModel]] = {"white": WhiteNoise, "hessian": HessianNoise, "covariance": CovarianceNoise, "empirical": EmpiricalNoise}
 
 
+class _LastCall:
+    """A matrix function that remembers its last evaluation: the entries of one matrix field are
+    requested one at a time on the same coordinate arrays, and each call computes every entry."""
+
+    def __init__(self, function: CovarianceFunction):
+        self.function = function
+        self.coords: tuple[np.ndarray, ...] = ()
+        self.value: np.ndarray | None = None
+
+    def __call__(self, coords: Points) -> np.ndarray:
+        arrays = tuple(coords.values())
+        if self.value is None or len(arrays) != len(self.coords) or any(a is not b for a, b in zip(arrays, self.coords)):
+            self.value, self.coords = self.function(coords), arrays  # holding the arrays keeps their identity unique
+        return self.value
+
+
 class _Entry:
     """One entry (i, j) of a matrix function, called with the axis coordinates by name."""
 
@@ -388,6 +398,7 @@ def field_spec(function: CovarianceFunction, variables: Sequence[str], diagonal:
     """
     variables = tuple(variables)
     n = len(variables)
+    function = _LastCall(function)
     if diagonal:
         return [_Entry(function, variables, i, i, label) for i in range(n)]
     shared = {(i, j): _Entry(function, variables, i, j, label) for i in range(n) for j in range(i, n)}

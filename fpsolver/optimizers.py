@@ -179,7 +179,7 @@ class Optimizer(ABC):
             )
         syms = [sp.Symbol(v, real=True) for v in landscape.variables]
         decay = sp.nsimplify(self.weight_decay) * sum(s**2 for s in syms) / 2
-        return Landscape(landscape.expr + decay, landscape.variables, f"{landscape.description} + {self.weight_decay}/2 |theta|^2")
+        return landscape.plus(decay, f"{landscape.description} + {self.weight_decay}/2 |theta|^2")
 
     @property
     def adaptive_mobility(self) -> bool:

@@ -34,14 +34,14 @@ from ..initial import gaussian
 from ..landscapes import LIBRARY, Landscape, library
 from ..linalg import AUTO, DIRECT_LIMITS, SOLVERS
 from ..models import Inertial, Model, Overdamped
-from ..noise import NOISES
+from ..noise import NOISES, EmpiricalNoise, NoiseModel
 from ..optimizers import OPTIMIZERS
 from ..escape import ESCAPE_METHODS
 from ..transient import dividing_plane
 from ..problem import FokkerPlanck
 from ..stepping import SCHEMES, steps_for
 from .names import RESERVED_NAMES, reserved_clashes
-from .schema import ExpressionLandscape, InertialModelSpec, ModelSpec, OptimizerSpec, Scenario
+from .schema import DataLandscape, ExpressionLandscape, InertialModelSpec, ModelSpec, NoiseSpec, OptimizerSpec, Scenario
 from .sweep import Variant, expand_sweep, located_variant_error
 from .yamlfile import Located, load_yaml, parse_yaml
 
@@ -155,10 +155,10 @@ def _build(located: Located, output: str | Path | None) -> LoadedScenario:
     _check_resources(spec, located)
     with _at(located, ("grid",)):
         grid = Grid([Axis.uniform(name, a.min, a.max, a.n, a.kind) for name, a in spec.grid.items()])
-    landscape = _landscape(spec, located, grid)
+    landscape, data_noise = _landscape(spec, located, grid)
     with _at(located, ("boundary",)):
         boundaries = Boundaries.resolve(_boundary_value(spec.boundary), grid)
-    model, optimizer = _model(spec, located, landscape, grid)
+    model, optimizer = _model(spec, located, landscape, grid, data_noise)
     problem = FokkerPlanck(model, grid, boundaries, solver=spec.solver)
     initial = None
     if spec.initial is not None:
@@ -196,7 +196,7 @@ def _validate(located: Located) -> Scenario:
             message = _message(err)
             landscape = located.data.get("landscape")
             if err["type"] == "landscape" and isinstance(landscape, dict) and "kind" in landscape:
-                path, message = ("landscape", "kind"), f"unknown landscape kind {landscape['kind']!r}; choose one of {', '.join(LIBRARY)} (or give 'expression')"
+                path, message = ("landscape", "kind"), f"unknown landscape kind {landscape['kind']!r}; choose one of {', '.join(LIBRARY)}, data (or give 'expression')"
             if err["type"] == "model" and isinstance(located.data.get("model"), dict):
                 kind = located.data["model"].get("kind")
                 path, message = ("model", "kind"), f"unknown model kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}"
@@ -255,12 +255,18 @@ def _check_resources(spec: Scenario, located: Located) -> None:
         resources.check_memory(estimate)
 
 
-def _landscape(spec: Scenario, located: Located, grid: Grid) -> Landscape:
+def _landscape(spec: Scenario, located: Located, grid: Grid) -> tuple[Landscape, EmpiricalNoise | None]:
+    """The scenario's landscape and, for a ``data`` landscape, the empirical noise of the same loss and data."""
     ls = spec.landscape
+    data_noise = None
     if isinstance(ls, ExpressionLandscape):
         path: tuple[Any, ...] = ("landscape", "expression")
         with _at(located, path):
             landscape = Landscape.from_expression(ls.expression, grid.position_names)
+    elif isinstance(ls, DataLandscape):
+        path = ("landscape", "loss")
+        data_noise = _data_noise(ls, located)
+        landscape = data_noise.landscape
     else:
         path = ("landscape", "kind")
         params = ls.model_dump(exclude={"kind", "sharpness"}, exclude_none=True)
@@ -276,12 +282,36 @@ def _landscape(spec: Scenario, located: Located, grid: Grid) -> Landscape:
     with _at(located, path):
         require_finite(grid, landscape.value(**args), "the landscape")
         require_finite(grid, landscape.gradient(**args), "the landscape gradient")
-    return landscape
+    return landscape, data_noise
 
 
-def _model(spec: Scenario, located: Located, landscape: Landscape, grid: Grid) -> tuple[Model, OptimizerRun | None]:
+def _data_noise(ls: DataLandscape, located: Located) -> EmpiricalNoise:
+    """The per-sample loss over its data file (a relative path is relative to the scenario file)."""
+    source = Path(located.source)
+    data = Path(ls.data) if Path(ls.data).is_absolute() or not source.is_file() else source.parent / ls.data
+    try:
+        return EmpiricalNoise(ls.loss, data, ls.variables)
+    except InputError as exc:
+        # Loss problems belong to the loss; missing columns, NaNs and unreadable files to the data.
+        message = str(exc)
+        key = "loss" if any(part in message for part in ("EmpiricalNoise loss", "the loss uses", "does not depend")) else "data"
+        raise located.error(("landscape", key), message) from None
+
+
+def _noise(spec: NoiseSpec | None, data_noise: EmpiricalNoise | None) -> NoiseModel | None:
+    """The optimizer's gradient noise; ``empirical`` takes the loss and data of the ``data`` landscape."""
+    if spec is None:
+        return None
+    if spec.kind == "empirical":
+        if data_noise is None:
+            raise InputError("empirical noise needs a data landscape (landscape: {kind: data, loss: ..., data: FILE, variables: [...]})")
+        return data_noise
+    return NOISES[spec.kind](**spec.model_dump(exclude={"kind"}, exclude_none=True))
+
+
+def _model(spec: Scenario, located: Located, landscape: Landscape, grid: Grid, data_noise: EmpiricalNoise | None) -> tuple[Model, OptimizerRun | None]:
     if spec.optimizer is not None:
-        return _optimizer_model(spec.optimizer, located, landscape, grid)
+        return _optimizer_model(spec.optimizer, located, landscape, grid, data_noise)
     return _MODEL_BUILDERS[type(spec.model)](spec.model, located, landscape, grid), None
 
 
@@ -301,7 +331,7 @@ def _overdamped(m: ModelSpec, located: Located, landscape: Landscape, grid: Grid
     return model
 
 
-def _optimizer_model(o: OptimizerSpec, located: Located, landscape: Landscape, grid: Grid) -> tuple[Model, OptimizerRun]:
+def _optimizer_model(o: OptimizerSpec, located: Located, landscape: Landscape, grid: Grid, data_noise: EmpiricalNoise | None) -> tuple[Model, OptimizerRun]:
     """The optimizer's continuous model; a bad hyperparameter is located at its own key."""
     with _at(located, ("optimizer", "kind")):
         if o.kind not in OPTIMIZERS:
@@ -318,7 +348,7 @@ def _optimizer_model(o: OptimizerSpec, located: Located, landscape: Landscape, g
         key = next((k for k in params if re.search(rf"\b{k}\b", str(exc))), None)
         raise located.error(("optimizer",) + ((key,) if key else ()), str(exc)) from None
     with _at(located, ("optimizer", "noise")):
-        noise = None if o.noise is None else NOISES[o.noise.kind](**o.noise.model_dump(exclude={"kind"}, exclude_none=True))
+        noise = _noise(o.noise, data_noise)
     with _at(located, ("optimizer",)):
         model = optimizer.model(landscape, noise, dynamics=o.dynamics, convention=o.convention, freeze_at=o.freeze_at)
         coefficients = model.on(grid)

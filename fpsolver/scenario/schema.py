@@ -108,6 +108,25 @@ class StyblinskiTangLandscape(_LandscapeBase):
     variables: list[str] = Field(["x", "y"], description="Variable names.")
 
 
+class DataLandscape(_LandscapeBase):
+    """``L(theta) = mean over the rows of a data file of a per-sample loss ell(theta; columns)``.
+
+    The optimizer's ``noise: {kind: empirical}`` then uses the same loss and data for the
+    gradient-noise covariance (fpsolver.noise.EmpiricalNoise).
+    """
+
+    kind: Literal["data"]
+    loss: str = Field(description="Per-sample loss in the parameters and data column names, e.g. log(1 + exp(-y*(w*x + b))).")
+    data: str = Field(description="A .csv file (header row of column names) or a .npz file; relative to the scenario file.")
+    variables: list[str] = Field(min_length=1, description="The parameters: the grid's position axes, in order.")
+
+    @model_validator(mode="after")
+    def _no_sharpness(self) -> DataLandscape:
+        if self.sharpness is not None:
+            raise ValueError("a data landscape takes no sharpness (rescale the parameters in the loss instead)")
+        return self
+
+
 def _landscape_tag(value: Any) -> str | None:
     if isinstance(value, ExpressionLandscape):
         return "expression"
@@ -125,11 +144,12 @@ LandscapeSpec = Annotated[
         Annotated[DoubleWellLandscape, Tag("double_well")],
         Annotated[CubicWellLandscape, Tag("cubic_well")],
         Annotated[StyblinskiTangLandscape, Tag("styblinski_tang")],
+        Annotated[DataLandscape, Tag("data")],
     ],
     Discriminator(
         _landscape_tag,
         custom_error_type="landscape",
-        custom_error_message="give either 'expression' or a 'kind' (quadratic, double_well, cubic_well, styblinski_tang)",
+        custom_error_message="give either 'expression' or a 'kind' (quadratic, double_well, cubic_well, styblinski_tang, data)",
     ),
 ]
 
@@ -193,18 +213,21 @@ AnyModelSpec = Annotated[
 class NoiseSpec(_Strict):
     """Per-sample gradient noise Sigma(theta) (fpsolver.noise); the optimizer's batch_size divides it."""
 
-    kind: Literal["hessian", "white", "covariance"] = Field("hessian", description="hessian: |H| + delta; white: sigma**2 I; covariance: a matrix of expressions.")
+    kind: Literal["hessian", "white", "covariance", "empirical"] = Field(
+        "hessian",
+        description="hessian: |H| + delta; white: sigma**2 I; covariance: a matrix of expressions; empirical: from the per-sample loss and data of a 'data' landscape.",
+    )
     delta: Positive | None = Field(None, description="hessian: regularisation delta > 0 (default 1e-3).")
     sigma: Positive | None = Field(None, description="white: per-sample standard deviation.")
     matrix: list[Any] | None = Field(None, description="covariance: n x n matrix (or diagonal list) of numbers or expressions.")
 
     @model_validator(mode="after")
     def _keys_of_kind(self) -> NoiseSpec:
-        allowed = {"hessian": {"delta"}, "white": {"sigma"}, "covariance": {"matrix"}}[self.kind]
+        allowed = {"hessian": {"delta"}, "white": {"sigma"}, "covariance": {"matrix"}, "empirical": set()}[self.kind]
         extra = [k for k in ("delta", "sigma", "matrix") if getattr(self, k) is not None and k not in allowed]
         if extra:
             raise ValueError(f"{self.kind} noise does not take {', '.join(extra)}")
-        if self.kind != "hessian" and not any(getattr(self, k) is not None for k in allowed):
+        if self.kind not in ("hessian", "empirical") and not any(getattr(self, k) is not None for k in allowed):
             raise ValueError(f"{self.kind} noise needs {', '.join(sorted(allowed))}")
         return self
 
