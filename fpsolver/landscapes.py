@@ -166,6 +166,15 @@ class Landscape:
         """This landscape plus a term in its variables (e.g. a weight-decay penalty), described as given."""
         return Landscape(self.expr + term, self.variables, description=description, data=self.data)
 
+    def cross_derivatives_vanish(self) -> bool:
+        """True when every mixed second derivative is identically zero (a separable landscape).
+
+        Decided symbolically on the expression (for data landscapes on the per-sample loss,
+        which is sufficient: a zero mixed derivative of every row has a zero mean).
+        """
+        syms = [sp.Symbol(v, real=True) for v in self.variables]
+        return all(sp.diff(self.expr, a, b) == 0 for i, a in enumerate(syms) for b in syms[i + 1 :])
+
     # Evaluation -----------------------------------------------------------------
     def _compile(self, expr: sp.Expr) -> Callable[..., np.ndarray]:
         """A numpy function of the variables: ``expr`` itself, or its mean over the data rows."""

@@ -17,6 +17,7 @@ LAYERS = [
     {"symmetrize", "extrapolate"},
     {"grid", "expressions"},
     {"boundary", "fields", "landscapes", "fields_xr", "gridcheck"},
+    {"tabulated"},
     {"models", "critical", "initial", "linalg", "regions", "noise"},
     {"operators", "spectral", "stepping", "theory", "optimizers", "resources"},
     {"chain", "simulate"},

@@ -32,6 +32,7 @@ from ..grid import Axis, Grid
 from ..gridcheck import require_finite
 from ..initial import gaussian
 from ..landscapes import LIBRARY, Landscape, library
+from ..tabulated import read_table
 from ..linalg import AUTO, DIRECT_LIMITS, SOLVERS
 from ..models import Inertial, Model, Overdamped
 from ..noise import NOISES, EmpiricalNoise, NoiseModel
@@ -41,7 +42,7 @@ from ..transient import dividing_plane
 from ..problem import FokkerPlanck
 from ..stepping import SCHEMES, steps_for
 from .names import RESERVED_NAMES, reserved_clashes
-from .schema import DataLandscape, ExpressionLandscape, InertialModelSpec, ModelSpec, NoiseSpec, OptimizerSpec, Scenario
+from .schema import DataLandscape, ExpressionLandscape, TableLandscape, InertialModelSpec, ModelSpec, NoiseSpec, OptimizerSpec, Scenario
 from .sweep import Variant, expand_sweep, located_variant_error
 from .yamlfile import Located, load_yaml, parse_yaml
 
@@ -196,7 +197,7 @@ def _validate(located: Located) -> Scenario:
             message = _message(err)
             landscape = located.data.get("landscape")
             if err["type"] == "landscape" and isinstance(landscape, dict) and "kind" in landscape:
-                path, message = ("landscape", "kind"), f"unknown landscape kind {landscape['kind']!r}; choose one of {', '.join(LIBRARY)}, data (or give 'expression')"
+                path, message = ("landscape", "kind"), f"unknown landscape kind {landscape['kind']!r}; choose one of {', '.join(LIBRARY)}, data, table (or give 'expression')"
             if err["type"] == "model" and isinstance(located.data.get("model"), dict):
                 kind = located.data["model"].get("kind")
                 path, message = ("model", "kind"), f"unknown model kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}"
@@ -267,6 +268,10 @@ def _landscape(spec: Scenario, located: Located, grid: Grid) -> tuple[Landscape,
         path = ("landscape", "loss")
         data_noise = _data_noise(ls, located)
         landscape = data_noise.landscape
+    elif isinstance(ls, TableLandscape):
+        path = ("landscape", "file")
+        with _at(located, path):
+            landscape = read_table(_beside(located, ls.file), ls.variables, ls.values)
     else:
         path = ("landscape", "kind")
         params = ls.model_dump(exclude={"kind", "sharpness"}, exclude_none=True)
@@ -285,12 +290,18 @@ def _landscape(spec: Scenario, located: Located, grid: Grid) -> tuple[Landscape,
     return landscape, data_noise
 
 
+def _beside(located: Located, name: str) -> Path:
+    """A file named in the scenario: a relative path is relative to the scenario file (to the working
+    directory for scenario text that has no file, whose source reads like ``<string>``)."""
+    if Path(name).is_absolute() or located.source.startswith("<"):
+        return Path(name)
+    return Path(located.source).parent / name
+
+
 def _data_noise(ls: DataLandscape, located: Located) -> EmpiricalNoise:
-    """The per-sample loss over its data file (a relative path is relative to the scenario file)."""
-    source = Path(located.source)
-    data = Path(ls.data) if Path(ls.data).is_absolute() or not source.is_file() else source.parent / ls.data
+    """The per-sample loss over its data file."""
     try:
-        return EmpiricalNoise(ls.loss, data, ls.variables)
+        return EmpiricalNoise(ls.loss, _beside(located, ls.data), ls.variables)
     except InputError as exc:
         # Loss problems belong to the loss; missing columns, NaNs and unreadable files to the data.
         message = str(exc)

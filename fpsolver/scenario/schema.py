@@ -127,6 +127,16 @@ class DataLandscape(_LandscapeBase):
         return self
 
 
+class TableLandscape(_LandscapeBase):
+    """L known only at the nodes of a rectilinear table (fpsolver.tabulated): derivatives from findiff's
+    fourth-order stencils, cubic splines between nodes."""
+
+    kind: Literal["table"]
+    file: str = Field(description="A .npz file with one coordinate array per variable and the array of values; relative to the scenario file.")
+    variables: list[str] = Field(min_length=1, description="Names of the coordinate arrays: the grid's position axes, in order.")
+    values: str = Field("loss", description="Name of the array of values, shape (n0, n1, ...).")
+
+
 def _landscape_tag(value: Any) -> str | None:
     if isinstance(value, ExpressionLandscape):
         return "expression"
@@ -145,11 +155,12 @@ LandscapeSpec = Annotated[
         Annotated[CubicWellLandscape, Tag("cubic_well")],
         Annotated[StyblinskiTangLandscape, Tag("styblinski_tang")],
         Annotated[DataLandscape, Tag("data")],
+        Annotated[TableLandscape, Tag("table")],
     ],
     Discriminator(
         _landscape_tag,
         custom_error_type="landscape",
-        custom_error_message="give either 'expression' or a 'kind' (quadratic, double_well, cubic_well, styblinski_tang, data)",
+        custom_error_message="give either 'expression' or a 'kind' (quadratic, double_well, cubic_well, styblinski_tang, data, table)",
     ),
 ]
 
