@@ -186,8 +186,11 @@ class FluxAssembler:
         keep = cell != GHOST
         if mask is not None:
             keep &= mask
-        cell, weight = cell[keep], np.broadcast_to(weight, keep.shape)[keep]
-        lower, upper, area = edges.lower[keep], edges.upper[keep], edges.area[keep]
+        weight = np.broadcast_to(weight, keep.shape)[keep]
+        self.add_faces(edges.lower[keep], edges.upper[keep], edges.area[keep], cell[keep], weight)
+
+    def add_faces(self, lower: np.ndarray, upper: np.ndarray, area: np.ndarray, cell: np.ndarray, weight: np.ndarray) -> None:
+        """Add ``weight * P[cell]`` to the flux through the faces between ``lower`` and ``upper`` (areas ``area``)."""
         for side, sign in ((lower, -1.0), (upper, 1.0)):
             real = side != GHOST
             self._rows.append(side[real])
