@@ -10,7 +10,7 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
 import fpsolver as fp
-from fpsolver.errors import InputError, SolverError
+from fpsolver.errors import FPSolverWarning, InputError, SolverError
 from fpsolver.extrapolate import richardson
 from fpsolver.linalg import choose_solver, factorize
 from fpsolver.symmetrize import log_balance_weights, symmetrize
@@ -133,12 +133,24 @@ def test_richardson_extrapolated_rate_is_fourth_order():
 
 
 @pytest.mark.filterwarnings("ignore:off-diagonal diffusion on a grid that does not resolve")
-def test_amg_breakdown_is_a_solver_error():
-    # A full mobility adds cross-diffusion stencils with positive off-diagonal entries: no balance,
-    # no M-matrix; classical AMG breaks down, which must surface as a SolverError, not a NaN.
+def test_amg_with_a_full_mobility_gives_the_exact_gibbs_state():
+    """The symmetric corner stencil for off-diagonal diffusion keeps detailed balance with a full
+    mobility, so the amg path (CG on the balance symmetrisation) applies: exp(-L/T) to round-off."""
     grid = fp.Grid.uniform(x=(-2.5, 2.5, 14), y=(-2.5, 2.5, 14), z=(-2.5, 2.5, 14))
     land = fp.Landscape.from_expression("4*(x**2 - 1)**2 + 2*y**2 + 2*z**2")
     mobility = [[1.0, 0.3, 0.0], [0.3, 1.0, 0.0], [0.0, 0.0, 1.0]]
-    problem = fp.FokkerPlanck(fp.Overdamped(land, temperature=1.0, mobility=mobility), grid, solver="amg")
+    with pytest.warns(FPSolverWarning, match="off-diagonal diffusion"):  # 14 cells do not resolve the walls
+        problem = fp.FokkerPlanck(fp.Overdamped(land, temperature=1.0, mobility=mobility), grid, solver="amg")
+        p = problem.stationary().values
+    gibbs = np.exp(-land.value(*grid.mesh()))
+    gibbs /= grid.integrate(gibbs)
+    assert np.abs(p - gibbs).max() <= 1e-12 * gibbs.max()
+
+
+def test_amg_breakdown_is_a_solver_error():
+    """A matrix far from an M-matrix (zero diagonal, indefinite) cannot be solved by AMG-preconditioned
+    Krylov: a SolverError naming the direct solver, never NaN."""
+    n = 400
+    matrix = sps.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1]).tocsc()
     with pytest.raises(SolverError, match="superlu"):
-        problem.stationary()
+        factorize(matrix, "amg").solve(np.ones(n))
