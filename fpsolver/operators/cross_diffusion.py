@@ -152,31 +152,26 @@ def _log_face_weight(coeffs: OverdampedCoefficients, corners: _Corners, phi: dic
 
 
 def _scatter(assembler: FluxAssembler, grid: Grid, corners: _Corners, phi: dict, sign: np.ndarray, log_weight: np.ndarray, keep: np.ndarray, plane: tuple[int, int]) -> None:
-    r"""Face fluxes :math:`J_f = -\tfrac12 W_c\,g(c)\,V_c/(A_f h_f)` through the corner's four faces.
+    r"""The corner terms of :math:`V\,\dot P = -\nabla_u \sum_c W_c V_c\, g_a g_j`, 16 entries per corner.
 
-    :math:`V_c = h_a h_j \times` (the other widths) and :math:`A_f` the face area, so every
-    face passes the same :math:`\tfrac12 W_c V_c g` to the divergence: the stencil is the
-    gradient of :math:`\sum_c W_c V_c g_a g_j` (symmetric in u). In terms of densities,
-    :math:`u = P e^{\phi}`.
+    With :math:`g_a = \alpha\cdot u` and :math:`g_j = \beta\cdot u` over the corner's four cells,
+    cell m gains :math:`-W_c V_c(\alpha_m\,\beta + \beta_m\,\alpha)\cdot u / V_m`, and
+    :math:`u = P e^{\phi}` (the exponents combined, since each factor alone can overflow). The
+    column sums vanish because :math:`\sum_m \alpha_m = \sum_m \beta_m = 0`: probability is conserved.
+    :math:`V_c = h_a h_j` times the cells' widths along the other axes; every face then carries
+    :math:`-\tfrac12\sum_c W_c\,g(c)` (the flux form of the module docstring).
     """
     volumes = grid.cell_volumes.ravel()
-    widths = [np.broadcast_to(ax.widths.reshape([-1 if d == k else 1 for d in range(grid.ndim)]), grid.shape).ravel() for k, ax in enumerate(grid)]
-    h = {0: corners.h_a, 1: corners.h_j}
-    c = {key: cells[keep] for key, cells in corners.cells.items()}
-    half_sign, log_w = 0.5 * sign[keep], log_weight[keep]
-    for normal in (0, 1):  # 0: faces normal to a (between da = 0 and 1); 1: normal to j
-        across = 1 - normal
-        for row in (0, 1):
-            lower = (0, row) if normal == 0 else (row, 0)
-            upper = (1, row) if normal == 0 else (row, 1)
-            face_cell = c[lower]
-            area = volumes[face_cell] / widths[plane[normal]][face_cell]
-            # V_c / (A_f h_normal) = h_across / width_across of the face's row
-            scale = h[across][keep] / widths[plane[across]][face_cell]
-            # g_across = sum over the two rows along `normal` of (u(., 1) - u(., 0)) / (2 h_across)
-            for k in (0, 1):
-                for step, sgn in ((1, 1.0), (0, -1.0)):
-                    key = (k, step) if normal == 0 else (step, k)
-                    # W_c e^{phi_cell} in one exponent: each factor alone can overflow
-                    weight = -half_sign * sgn * 0.5 / h[across][keep] * scale * np.exp(log_w + phi[key][keep])
-                    assembler.add_faces(c[lower], c[upper], area, c[key], weight)
+    width = {k: np.broadcast_to(grid[k].widths.reshape([-1 if d == k else 1 for d in range(grid.ndim)]), grid.shape).ravel() for k in plane}
+    cells = {key: c[keep] for key, c in corners.cells.items()}
+    h_a, h_j = corners.h_a[keep], corners.h_j[keep]
+    first = cells[(0, 0)]
+    v_corner = h_a * h_j * volumes[first] / (width[plane[0]][first] * width[plane[1]][first])
+    alpha = {key: (1.0 if key[0] else -1.0) / (2 * h_a) for key in cells}
+    beta = {key: (1.0 if key[1] else -1.0) / (2 * h_j) for key in cells}
+    signed = -sign[keep] * v_corner
+    log_w = log_weight[keep]
+    for row, m in cells.items():
+        for col, n in cells.items():
+            value = signed * (alpha[row] * beta[col] + beta[row] * alpha[col]) / volumes[m] * np.exp(log_w + phi[col][keep])
+            assembler.add_entries(m, n, value)

@@ -186,16 +186,20 @@ class FluxAssembler:
         keep = cell != GHOST
         if mask is not None:
             keep &= mask
-        weight = np.broadcast_to(weight, keep.shape)[keep]
-        self.add_faces(edges.lower[keep], edges.upper[keep], edges.area[keep], cell[keep], weight)
-
-    def add_faces(self, lower: np.ndarray, upper: np.ndarray, area: np.ndarray, cell: np.ndarray, weight: np.ndarray) -> None:
-        """Add ``weight * P[cell]`` to the flux through the faces between ``lower`` and ``upper`` (areas ``area``)."""
+        cell, weight = cell[keep], np.broadcast_to(weight, keep.shape)[keep]
+        lower, upper, area = edges.lower[keep], edges.upper[keep], edges.area[keep]
         for side, sign in ((lower, -1.0), (upper, 1.0)):
             real = side != GHOST
             self._rows.append(side[real])
             self._cols.append(cell[real])
             self._vals.append(sign * weight[real] * area[real] / self._volumes[side[real]])
+
+    def add_entries(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
+        """Add generator entries directly (terms that are conservative by construction: volume-weighted
+        column sums zero)."""
+        self._rows.append(rows)
+        self._cols.append(cols)
+        self._vals.append(values)
 
     def matrix(self) -> sps.csr_matrix:
         """The assembled generator in CSR format (duplicates summed)."""
