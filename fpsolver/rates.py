@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sps
@@ -44,23 +46,27 @@ import scipy.sparse as sps
 from .chain import MarkovChain
 from .errors import FPSolverWarning, InputError, SolverError
 from .linalg import factorize
+from .regions import interpolate_at, start_cells
 from .spectral import slowest_modes
 
 __all__ = [
     "DIRECT_PRECISION_LIMIT",
     "direct_error",
     "checked",
+    "checked_field",
     "steady_population",
     "survival_rate",
     "backward_mfpt",
     "chain_mfpt_1d",
     "mfpt_decomposed",
     "mfpt_field",
+    "mfpt_at",
     "committor",
     "gth_solve",
     "seed_cells",
     "reactive_current",
     "mfpt_log_from_basin",
+    "PotentialTime",
 ]
 
 logger = logging.getLogger(__name__)
@@ -98,6 +104,25 @@ def checked(value: float, error: float, what: str) -> float:
     if error > DIRECT_PRECISION_LIMIT:
         warnings.warn(f"{what}: only about {-np.log10(error):.0f} digits are left (estimated relative error {error:.1g})", FPSolverWarning, stacklevel=3)
     return float(value)
+
+
+def checked_field(values: np.ndarray, errors: np.ndarray, what: str) -> np.ndarray:
+    """:func:`checked` cell by cell, with one warning: NaN where a value has no digits (or is not positive and finite)."""
+    values = np.asarray(values, dtype=float)
+    errors = np.broadcast_to(np.asarray(errors, dtype=float), values.shape)
+    bad = ~(np.isfinite(values) & (values >= 0) & (errors <= REPORT_LIMIT))
+    if bad.any():
+        warnings.warn(
+            f"{what}: {int(bad.sum())} of {values.size} cells have no trustworthy digits (estimated relative error above "
+            f"{REPORT_LIMIT:g}); NaN there",
+            FPSolverWarning,
+            stacklevel=3,
+        )
+    else:
+        worst = float(errors.max(initial=0.0))
+        if worst > DIRECT_PRECISION_LIMIT:
+            warnings.warn(f"{what}: only about {-np.log10(worst):.0f} digits are left (estimated relative error {worst:.1g})", FPSolverWarning, stacklevel=3)
+    return np.where(bad, np.nan, values)
 
 
 def _solve_free(chain: MarkovChain, free: np.ndarray, rhs: list[np.ndarray], solver: str) -> list[np.ndarray]:
@@ -146,17 +171,29 @@ def committor(chain: MarkovChain, one: np.ndarray, zero: np.ndarray, ghost: floa
     The forward committor of transition-path theory (to reach the target before the start) is
     ``committor(chain, target, start, ghost=1)``. It is solved directly, not as ``1 - h``:
     the system is an M-matrix whose triangular solves only add positive terms, so small values
-    keep their relative precision.
+    keep their relative precision. (On a chain that is not :attr:`~fpsolver.chain.MarkovChain.monotone`
+    only their absolute precision is kept; values are clipped to [0, 1].)
+    """
+    return np.clip(_committor_solve(chain, one, zero, ghost, solver)[0], 0.0, 1.0)
+
+
+def _committor_solve(chain: MarkovChain, one: np.ndarray, zero: np.ndarray, ghost: float, solver: str) -> tuple[np.ndarray, np.ndarray]:
+    r"""The committor unclipped (the exact algebraic solution), and an estimate of the absolute error of each value.
+
+    The estimate is :math:`\epsilon\max|Q_{ii}|\,t(x)`, with :math:`t` the mean time to hit
+    ``one`` or ``zero`` (the same factorisation, one more solve): the backward error of the solve
+    times the size of the inverse's row (THEORY.md §6).
     """
     free = ~(one | zero)
     h = np.zeros(chain.size)
     h[one] = 1.0
     rhs = np.asarray(chain.qt[free][:, one].sum(axis=1)).ravel() + ghost * chain.leak[free]
+    hit_time = np.zeros(chain.size)
     try:
-        h[free] = factorize(-chain.qt[free][:, free], solver).solve(rhs)
-    except SolverError:
+        h[free], hit_time[free] = _solve_free(chain, free, [rhs, np.ones(int(free.sum()))], solver)
+    except InputError:
         raise InputError("the committor equations are singular: some cells reach neither the start nor the target") from None
-    return np.clip(h, 0.0, 1.0)
+    return h, EPS * chain.scale * np.abs(hit_time)
 
 
 def chain_mfpt_1d(chain: MarkovChain, target: np.ndarray) -> np.ndarray | None:
@@ -256,7 +293,9 @@ def seed_cells(chain: MarkovChain, log_weight: np.ndarray, target: np.ndarray) -
     return np.sort(candidates)
 
 
-def mfpt_decomposed(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarray, solver: str = "superlu") -> tuple[np.ndarray, float]:
+def mfpt_decomposed(
+    chain: MarkovChain, target: np.ndarray, log_weight: np.ndarray, solver: str = "superlu", log_pi: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     r"""MFPT from every cell by the strong Markov decomposition at the seeds (module docstring).
 
     Parameters
@@ -268,11 +307,20 @@ def mfpt_decomposed(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarr
     log_weight
         A field whose local maxima mark the wells (log of the stationary masses, or minus the
         energy over the temperature).
+    log_pi
+        log of exactly stationary masses. Needed when the chain is not
+        :attr:`~fpsolver.chain.MarkovChain.monotone`: then the times at the seeds come from
+        potential theory (:func:`mfpt_log_from_basin` with the seed alone as start set), since the
+        trace chain's rates are no longer positive and its elimination is not subtraction-free.
 
     Returns
     -------
     tau, error
-        The times, and the estimated relative error of the fast parts (``eps * scale * max u``).
+        The times, and their estimated relative errors cell by cell: ``eps * scale * max u`` for
+        the fast parts on a monotone chain; on a non-monotone one the absolute errors of the
+        hitting distribution (the defect of :math:`\sum_a H(a) + H(B) = 1`) times the seed times,
+        relative to :math:`\tau(x)`, which is small in the wells and large where :math:`\tau`
+        is much shorter than the seeds' times (next to the target).
     """
     seeds = seed_cells(chain, log_weight, target)
     stop = target.copy()
@@ -287,9 +335,43 @@ def mfpt_decomposed(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarr
     u[free] = solutions[0]
     hits = np.zeros((seeds.size + 1, chain.size))  # hitting distribution on the seeds, then on the target
     for k, sol in enumerate(solutions[1:]):
-        hits[k, free] = np.clip(sol, 0.0, None)
+        hits[k, free] = sol
     hits[np.arange(seeds.size), seeds] = 1.0
     hits[-1, target] = 1.0
+    # The hitting probabilities of S and B sum to one exactly; their defect measures how far the
+    # free solves are from exact (a well without a seed would show here), beside eps * scale * max u.
+    defect = float(np.abs(hits[:, free].sum(axis=0) - 1.0).max()) if free.any() else 0.0
+    fast_error = direct_error(chain.scale, float(u.max())) if u.size else 0.0
+    if chain.monotone:
+        hits = np.clip(hits, 0.0, None)
+        tau_seeds = _seed_times_gth(chain, seeds, hits, u)
+        tau = u + tau_seeds @ hits[: seeds.size]
+        error = np.full(chain.size, np.inf if np.any(u < 0) else max(fast_error, defect))
+    elif log_pi is not None and not chain.leak.any():
+        times = [mfpt_log_from_basin(chain, _cell_mask(chain.size, a), target, log_pi, solver) for a in seeds]
+        with np.errstate(over="ignore"):  # beyond 1.8e308 is inf, reported by checked()
+            tau_seeds = np.exp([t.log_time for t in times])
+            seed_errors = np.array([t.error for t in times])
+            tau = u + tau_seeds @ hits[: seeds.size]
+            absolute = fast_error * np.abs(u) + (defect + fast_error) * tau_seeds.sum() + (seed_errors * tau_seeds) @ np.abs(hits[: seeds.size])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            error = np.where(tau > 0, absolute / tau, np.inf)
+    else:
+        tau = np.full(chain.size, np.nan)
+        error = np.full(chain.size, np.inf)
+    tau[target] = 0.0
+    error[target] = 0.0
+    return tau, error
+
+
+def _cell_mask(size: int, cell: int) -> np.ndarray:
+    mask = np.zeros(size, bool)
+    mask[cell] = True
+    return mask
+
+
+def _seed_times_gth(chain: MarkovChain, seeds: np.ndarray, hits: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Times at the seeds from the trace chain on them, by subtraction-free elimination (monotone chains)."""
     m = seeds.size
     rates = np.zeros((m, m))
     excess = np.zeros(m)
@@ -299,39 +381,54 @@ def mfpt_decomposed(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarr
         rates[k] = hits[:m, cells] @ out
         excess[k] = hits[m, cells] @ out + chain.leak[a]
         rhs_trace[k] = 1.0 + u[cells] @ out
-    tau_seeds = gth_solve(rates, excess, rhs_trace)
-    tau = u + tau_seeds @ hits[:m]
-    tau[target] = 0.0
-    # The hitting probabilities of S and B sum to one exactly; their defect measures how far the
-    # free solves are from exact (a well without a seed would show here), beside eps * scale * max u.
-    defect = float(np.abs(hits[:, free].sum(axis=0) - 1.0).max()) if free.any() else 0.0
-    error = max(direct_error(chain.scale, float(u.max())), defect)
-    if np.any(u < 0):
-        error = np.inf
-    return tau, error
+    return gth_solve(rates, excess, rhs_trace)
 
 
-def mfpt_field(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarray, solver: str = "superlu") -> tuple[np.ndarray, float]:
-    """MFPT from every cell by the most precise route (module docstring) and its relative error estimate.
+def mfpt_field(
+    chain: MarkovChain,
+    target: np.ndarray,
+    log_weight: np.ndarray,
+    solver: str = "superlu",
+    log_pi: np.ndarray | None = None,
+    cells: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """MFPT from every cell by the most precise route (module docstring) and its relative error estimate per cell.
 
     The direct solve is never trusted on what it returns: once it has lost its digits its
     values are garbage of any size (measured: 0.13 where the truth is 4.7e8). It is used only
-    where the decomposition does not apply — a generator that is not an M-matrix (higher-order
-    transport in phase space), whose "hitting probabilities" can be negative — and then with
-    an error estimate from the slowest survival rate, computed independently by shift-invert.
+    where the decomposition cannot give digits — on a chain that is not monotone (higher-order
+    transport in phase space) without an exact stationary state, or next to the target where
+    the decomposition's terms cancel — and then with an error estimate from the slowest
+    survival rate, computed independently by shift-invert. ``cells`` (flat indices) are where
+    the answer is needed; the direct solve is only tried when one of them lacks digits.
     """
     tau = chain_mfpt_1d(chain, target)
     if tau is not None:
-        return tau, 1e-13
-    tau, error = mfpt_decomposed(chain, target, log_weight, solver)
-    if error <= DIRECT_PRECISION_LIMIT:
+        return tau, np.full(chain.size, 1e-13)
+    tau, error = mfpt_decomposed(chain, target, log_weight, solver, log_pi)
+    needed = error if cells is None else error[cells]
+    if needed.max(initial=0.0) <= DIRECT_PRECISION_LIMIT:
         return tau, error
-    logger.info("Markov decomposition: estimated error %.2g; trying the direct solve", error)
+    logger.info("Markov decomposition: estimated error up to %.2g; trying the direct solve", needed.max())
     slowest = survival_rate(chain, target, solver)
     direct_estimate = direct_error(chain.scale, 1.0 / slowest) if slowest > 0 else np.inf
-    if direct_estimate < error:
-        return backward_mfpt(chain, target, solver), direct_estimate
+    better = direct_estimate < error
+    if better.any():
+        tau = np.where(better, backward_mfpt(chain, target, solver), tau)
+        error = np.where(better, direct_estimate, error)
     return tau, error
+
+
+def mfpt_at(
+    chain: MarkovChain, target: np.ndarray, log_weight: np.ndarray, point: Sequence[float], solver: str = "superlu", log_pi: np.ndarray | None = None
+) -> tuple[float, float]:
+    """MFPT from ``point`` (log interpolation between the surrounding cell centres) and its estimated relative error.
+
+    The error is the worst of the surrounding cells'; arguments as for :func:`mfpt_field`.
+    """
+    cells, _ = start_cells(chain.grid, point)
+    tau, error = mfpt_field(chain, target, log_weight, solver, log_pi, cells)
+    return interpolate_at(chain.grid, tau, point), float(error[cells].max())
 
 
 def reactive_current(
@@ -371,10 +468,29 @@ def reactive_current(
     return current.reshape((grid.ndim,) + grid.shape), rate_out, rate_in
 
 
+class PotentialTime(NamedTuple):
+    """Mean time from a start set by potential theory (:func:`mfpt_log_from_basin`)."""
+
+    log_time: float
+    """Natural log of the mean time."""
+    error: float
+    """Estimated relative error of the time."""
+    backward: np.ndarray
+    """Backward committor (equilibrium potential of the time-reversed chain), clipped to [0, 1]."""
+    forward: np.ndarray
+    """Forward committor, clipped to [0, 1]."""
+
+
+#: Levels of the backward committor whose level sets serve as cuts for the capacity; the
+#: reactive current is divergence-free, so they agree to round-off and their spread is part
+#: of the error estimate.
+CUT_LEVELS = (0.25, 0.5, 0.75)
+
+
 def mfpt_log_from_basin(
     chain: MarkovChain, basin: np.ndarray, target: np.ndarray, log_pi: np.ndarray, solver: str = "superlu"
-) -> tuple[float, np.ndarray, np.ndarray]:
-    r"""Natural log of :math:`\sum_i\pi_ih^*_i / \mathrm{cap}(A, B)` for a basin :math:`A` (potential theory).
+) -> PotentialTime:
+    r"""Natural log of :math:`\sum_i\pi_ih^*_i / \mathrm{cap}(A, B)` for a start set :math:`A` (potential theory).
 
     The mean time to reach :math:`B` started from the equilibrium measure on :math:`A`
     (Bovier–Eckhoff–Gayrard–Klein; for chains without detailed balance, Gaudillière–Landim):
@@ -385,33 +501,62 @@ def mfpt_log_from_basin(
     :math:`q^- = 1/2`, where the committors are O(1), plus what leaves through absorbing faces
     on the basin's side. Everything is summed in log space.
 
+    For a single cell :math:`A = \{a\}` the equilibrium measure is :math:`\delta_a`, and the
+    result is the mean first-passage time from :math:`a` *exactly* (for the chain):
+    :math:`\pi_aG_B(a, y) = \pi_y\tilde G_B(y, a) = \pi_y h^*(y)\tilde G_B(a, a)` and
+    :math:`G_B(a, a) = \pi_a/\mathrm{cap}(a, B)`, so
+    :math:`\mathbb E_a\tau_B = \sum_yG_B(a, y) = \sum_y\pi_yh^*(y)/\mathrm{cap}(a, B)`. These
+    are identities of linear algebra (the Green function of the reversed chain is
+    :math:`\Pi^{-1}G^\top\Pi`), valid for chains with negative "rates" too, provided
+    :math:`\pi` is exactly stationary (then the reactive current is divergence-free). All terms are
+    O(1) relative to the local weight: no subtraction of nearly equal numbers, at any barrier.
+
     Parameters
     ----------
     log_pi
-        log of the stationary masses (detailed-balance weights, or the stationary state).
+        log of the stationary masses (detailed-balance weights, or the exact stationary state).
 
     Returns
     -------
-    log_time, backward, forward
-        The log of the mean time, and the backward and forward committors.
+    PotentialTime
+        The log of the mean time, its estimated relative error — the spread of the capacity over
+        the cuts :data:`CUT_LEVELS` plus the committors' absolute error (from
+        :func:`_committor_solve`) relative to the committor values that carry the population
+        and the current — and the backward and forward committors.
     """
     reversed_chain = chain if chain.log_pi is not None else chain.reversed(log_pi)
-    backward = committor(reversed_chain, basin, target, 0.0, solver)
-    forward = committor(chain, target, basin, 1.0, solver)  # directly, not 1 - backward: tiny values keep their digits
-    with np.errstate(divide="ignore"):
-        log_population = _logsumexp(log_pi + np.log(backward))
-    inside = (backward > 0.5) | basin
+    backward, backward_error = _committor_solve(reversed_chain, basin, target, 0.0, solver)
+    forward, forward_error = _committor_solve(chain, target, basin, 1.0, solver)  # directly, not 1 - backward
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_population = _logsumexp(log_pi + np.log(np.clip(backward, 0.0, None)))
     coo = sps.coo_matrix(chain.q)
+    log_fluxes = [_log_cut_flux(chain, coo, (backward > level) | basin, log_pi, backward, forward) for level in CUT_LEVELS]
+    log_flux = log_fluxes[CUT_LEVELS.index(0.5)]
+    spread = float(np.max(np.abs(np.expm1(np.array(log_fluxes) - log_flux))))
+    # The committors' absolute errors: on the population sum(pi h*) weighted by pi (tiny h* in
+    # the deep well of another basin are only known absolutely); on the capacity they show as
+    # non-conservation of the reactive current, i.e. in the spread over the cuts.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        population_error = float(np.exp(_logsumexp(log_pi + np.log(backward_error)) - log_population))
+    error = spread + population_error
+    return PotentialTime(log_population - log_flux, error, np.clip(backward, 0.0, 1.0), np.clip(forward, 0.0, 1.0))
+
+
+def _log_cut_flux(
+    chain: MarkovChain, coo: sps.coo_matrix, inside: np.ndarray, log_pi: np.ndarray, backward: np.ndarray, forward: np.ndarray
+) -> float:
+    """log of the net reactive current out of ``inside`` (jumps across the cut, and absorbing faces inside)."""
     cross = (inside[coo.col] != inside[coo.row]) & (coo.row != coo.col)  # jumps col -> row across the cut
     frm, to, k = coo.col[cross], coo.row[cross], coo.data[cross]
     sign = np.where(inside[frm], 1.0, -1.0)  # outward jumps count positive
+    product = k * backward[frm] * forward[to]
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_terms = log_pi[frm] + np.log(np.abs(k * backward[frm] * forward[to]))
+        log_terms = log_pi[frm] + np.log(np.abs(product))
     leaking = inside & (chain.leak > 0)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         leak_terms = log_pi[leaking] + np.log(chain.leak[leaking] * backward[leaking])
     terms = np.concatenate([log_terms, leak_terms])
-    signs = np.concatenate([sign * np.sign(k * backward[frm] * forward[to]), np.ones(leak_terms.size)])
+    signs = np.concatenate([sign * np.sign(product), np.ones(leak_terms.size)])
     finite = np.isfinite(terms)
     if not finite.any():
         raise InputError("the target cannot be reached from the start")
@@ -419,7 +564,7 @@ def mfpt_log_from_basin(
     flux = float(np.sum(signs[finite] * np.exp(terms[finite] - top)))
     if not flux > 0:
         raise InputError("the target cannot be reached from the start (no reactive current)")
-    return log_population - (top + float(np.log(flux))), backward, forward
+    return top + float(np.log(flux))
 
 
 def _logsumexp(values: np.ndarray) -> float:
