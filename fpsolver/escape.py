@@ -132,7 +132,7 @@ def register_estimator(name: str) -> Callable[[Callable[[EscapeProblem], Estimat
 
 @register_estimator("mfpt")
 def _by_mfpt(ep: EscapeProblem) -> Estimate:
-    time, error = mfpt_at(ep.chain, ep.target, ep.log_weight, ep.start, ep.solver, ep.log_pi)
+    time, error = mfpt_at(ep.chain, ep.target, ep.log_weight, ep.start, ep.solver)
     time = checked(time, error, f"mean first-passage time from {point_text(ep.start)}")
     return Estimate(1.0 / time if time > 0 else float("nan"))
 

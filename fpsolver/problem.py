@@ -267,18 +267,18 @@ class FokkerPlanck:
         the 1-D birth–death formula in log space, otherwise the strong Markov decomposition at the
         bottoms of the wells with a subtraction-free trace chain — no detailed balance needed. For a
         generator that is not an M-matrix (phase space) the times at the wells' bottoms come from
-        potential theory with the exact Maxwell–Boltzmann state and the time-reversed chain (no
-        absorbing faces; :func:`fpsolver.rates.mfpt_log_from_basin`); cells whose times lose their
-        digits (next to the target, or with absorbing faces) fall back to a direct solve whose
+        potential theory with the Maxwell–Boltzmann weights and the time-reversed chain
+        (:func:`fpsolver.rates.mfpt_log_from_basin`); cells whose times lose their digits (next to
+        the target, where the decomposition's terms cancel) fall back to a direct solve whose
         error is estimated from the slowest survival rate, and are NaN where neither has digits.
         """
         mask = self.target_mask(target)
         if start is not None and mask[self.cell_index(start)]:
             raise InputError(f"the start {point_text(start)} lies inside the target")
         if start is not None:
-            time, error = mfpt_at(self.chain, mask, self.log_weight(), start, self.rate_solver, self._reference_log_masses)
+            time, error = mfpt_at(self.chain, mask, self.log_weight(), start, self.rate_solver)
             return checked(time, error, f"mean first-passage time from {point_text(start)}")
-        tau, error = mfpt_field(self.chain, mask, self.log_weight(), self.rate_solver, self._reference_log_masses)
+        tau, error = mfpt_field(self.chain, mask, self.log_weight(), self.rate_solver)
         attrs = {"long_name": "mean first-passage time to the target", "units": TIME_UNITS}
         return to_dataarray(self.grid, checked_field(tau, error, "mean first-passage times"), "mfpt", attrs)
 
@@ -413,8 +413,12 @@ class FokkerPlanck:
         return log_m if np.abs(residual[away]).max() <= 1e-10 * scale else None
 
     def _escape_log_pi(self) -> np.ndarray | None:
-        """Stationary log masses for potential theory, or None where no stationary state exists."""
-        if self.chain.log_pi is None and self._reference_log_masses is None and not self.boundaries.conserves_mass:
+        """Log masses for potential theory: the stationary ones, or the model's reference state (its
+        identities hold for any positive weights, and weights close to stationary keep their terms
+        O(1), also beside absorbing faces); None where there is neither."""
+        if self.chain.log_pi is None and self._reference_log_density is not None:
+            return self._reference_log_density + np.log(self.volumes)
+        if self.chain.log_pi is None and not self.boundaries.conserves_mass:
             return None
         return self.log_stationary_masses()
 
@@ -475,7 +479,7 @@ class FokkerPlanck:
             thermal=self.thermal_energy(point),
             landscape=self.model.landscape,
             coefficients=self.coefficients,
-            log_pi=self._escape_log_pi() if "committor" in methods else self._reference_log_masses,
+            log_pi=self._escape_log_pi() if "committor" in methods else None,
             solver=self.rate_solver,
         )
         ds = escape_rate(ep, methods)

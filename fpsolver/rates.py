@@ -125,11 +125,18 @@ def checked_field(values: np.ndarray, errors: np.ndarray, what: str) -> np.ndarr
     return np.where(bad, np.nan, values)
 
 
+def _factorize_free(chain: MarkovChain, free: np.ndarray, solver: str):
+    """Factorisation of :math:`-Q^\\top` restricted to the ``free`` cells."""
+    try:
+        return factorize(-chain.qt[free][:, free], solver)
+    except SolverError:
+        raise InputError("the target cannot be reached from some cells (the backward equation is singular)") from None
+
+
 def _solve_free(chain: MarkovChain, free: np.ndarray, rhs: list[np.ndarray], solver: str) -> list[np.ndarray]:
     """Solve :math:`-Q^\\top x = b` restricted to the ``free`` cells for every right-hand side."""
-    system = -chain.qt[free][:, free]
+    lu = _factorize_free(chain, free, solver)
     try:
-        lu = factorize(system, solver)
         return [lu.solve(b) for b in rhs]
     except SolverError:
         raise InputError("the target cannot be reached from some cells (the backward equation is singular)") from None
@@ -274,13 +281,17 @@ def gth_solve(rates: np.ndarray, excess: np.ndarray, rhs: np.ndarray) -> np.ndar
 
 
 def seed_cells(chain: MarkovChain, log_weight: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """One cell at the bottom of every well outside the target: the local maxima of ``log_weight``.
+    """One cell at the bottom of every well outside the target: the local maxima of ``log_weight``
+    that neither touch the target nor a cell that leaks through an absorbing face (such a
+    maximum is no well: it exits at once).
 
     Plateaus give their cell of lowest index; at most :data:`MAX_SEEDS` (the heaviest) are kept.
     """
     weight = np.where(target, -np.inf, log_weight)
     best = chain.neighbours_max(weight)
-    candidates = np.flatnonzero(~target & (weight >= best))
+    exits = target | (chain.leak > 0)
+    edge = exits | (chain.neighbours_max(np.where(exits, 1.0, 0.0)) > 0)
+    candidates = np.flatnonzero(~edge & (weight >= best))
     if candidates.size > 1:
         # On a plateau keep one cell: drop every cell with an equal neighbour of lower index.
         drop = np.zeros(chain.size, bool)
@@ -293,9 +304,7 @@ def seed_cells(chain: MarkovChain, log_weight: np.ndarray, target: np.ndarray) -
     return np.sort(candidates)
 
 
-def mfpt_decomposed(
-    chain: MarkovChain, target: np.ndarray, log_weight: np.ndarray, solver: str = "superlu", log_pi: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def mfpt_decomposed(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarray, solver: str = "superlu") -> tuple[np.ndarray, np.ndarray]:
     r"""MFPT from every cell by the strong Markov decomposition at the seeds (module docstring).
 
     Parameters
@@ -305,20 +314,21 @@ def mfpt_decomposed(
     target
         Flat mask of the target cells (absorbing faces count as target too).
     log_weight
-        A field whose local maxima mark the wells (log of the stationary masses, or minus the
-        energy over the temperature).
-    log_pi
-        log of exactly stationary masses. Needed when the chain is not
-        :attr:`~fpsolver.chain.MarkovChain.monotone`: then the times at the seeds come from
-        potential theory (:func:`mfpt_log_from_basin` with the seed alone as start set), since the
-        trace chain's rates are no longer positive and its elimination is not subtraction-free.
+        A field whose local maxima mark the wells: the log of the stationary density, or minus
+        the energy over the temperature (the Maxwell–Boltzmann density in phase space). On a
+        chain that is not :attr:`~fpsolver.chain.MarkovChain.monotone` the times at the seeds
+        come from potential theory (:func:`mfpt_log_from_basin` with the seed alone as start
+        set and the masses ``exp(log_weight) * volumes`` as weights), since the trace chain's
+        rates are no longer positive and its elimination is not subtraction-free. That identity
+        holds for any positive weights; weights close to the stationary masses keep its terms
+        O(1) (exactly stationary: the Maxwell–Boltzmann state of the Klein–Kramers scheme).
 
     Returns
     -------
     tau, error
         The times, and their estimated relative errors cell by cell: ``eps * scale * max u`` for
         the fast parts on a monotone chain; on a non-monotone one the absolute errors of the
-        hitting distribution (the defect of :math:`\sum_a H(a) + H(B) = 1`) times the seed times,
+        hitting distribution (the defect of :math:`\sum_a H(a) + H(B) = 1` in the cell) times the seed times,
         relative to :math:`\tau(x)`, which is small in the wells and large where :math:`\tau`
         is much shorter than the seeds' times (next to the target).
     """
@@ -330,7 +340,8 @@ def mfpt_decomposed(
     rhs = [np.ones(int(free.sum()))]
     rhs += [qt_free[:, [a]].toarray().ravel() for a in seeds]
     rhs.append(np.asarray(qt_free[:, target].sum(axis=1)).ravel() + chain.leak[free])
-    solutions = _solve_free(chain, free, rhs, solver) if free.any() else [np.zeros(0)] * len(rhs)
+    lu = _factorize_free(chain, free, solver) if free.any() else None
+    solutions = [lu.solve(b) for b in rhs] if lu is not None else [np.zeros(0)] * len(rhs)
     u = np.zeros(chain.size)
     u[free] = solutions[0]
     hits = np.zeros((seeds.size + 1, chain.size))  # hitting distribution on the seeds, then on the target
@@ -340,25 +351,30 @@ def mfpt_decomposed(
     hits[-1, target] = 1.0
     # The hitting probabilities of S and B sum to one exactly; their defect measures how far the
     # free solves are from exact (a well without a seed would show here), beside eps * scale * max u.
-    defect = float(np.abs(hits[:, free].sum(axis=0) - 1.0).max()) if free.any() else 0.0
+    defects = np.abs(hits.sum(axis=0) - 1.0)
+    defect = float(defects.max(initial=0.0))
     fast_error = direct_error(chain.scale, float(u.max())) if u.size else 0.0
     if chain.monotone:
         hits = np.clip(hits, 0.0, None)
         tau_seeds = _seed_times_gth(chain, seeds, hits, u)
         tau = u + tau_seeds @ hits[: seeds.size]
         error = np.full(chain.size, np.inf if np.any(u < 0) else max(fast_error, defect))
-    elif log_pi is not None and not chain.leak.any():
+    else:
+        log_pi = log_weight + np.log(chain.volumes)
         times = [mfpt_log_from_basin(chain, _cell_mask(chain.size, a), target, log_pi, solver) for a in seeds]
-        with np.errstate(over="ignore"):  # beyond 1.8e308 is inf, reported by checked()
+        # Per cell, the backward error eps * scale propagated by the Green function G of the free
+        # cells: |delta u| ~ eps scale (G|u|)(x), |delta H| ~ eps scale (G 1)(x) = eps scale u(x);
+        # the extreme tails (slow, irrelevant corners of phase space) then do not spoil the wells.
+        spread = np.zeros(chain.size)
+        if lu is not None:
+            spread[free] = np.abs(lu.solve(np.abs(u[free])))
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond 1.8e308 is inf, reported by checked()
             tau_seeds = np.exp([t.log_time for t in times])
             seed_errors = np.array([t.error for t in times])
             tau = u + tau_seeds @ hits[: seeds.size]
-            absolute = fast_error * np.abs(u) + (defect + fast_error) * tau_seeds.sum() + (seed_errors * tau_seeds) @ np.abs(hits[: seeds.size])
+            absolute = EPS * chain.scale * (spread + np.abs(u) * tau_seeds.sum()) + defects * tau_seeds.sum() + (seed_errors * tau_seeds) @ np.abs(hits[: seeds.size])
         with np.errstate(divide="ignore", invalid="ignore"):
             error = np.where(tau > 0, absolute / tau, np.inf)
-    else:
-        tau = np.full(chain.size, np.nan)
-        error = np.full(chain.size, np.inf)
     tau[target] = 0.0
     error[target] = 0.0
     return tau, error
@@ -389,7 +405,6 @@ def mfpt_field(
     target: np.ndarray,
     log_weight: np.ndarray,
     solver: str = "superlu",
-    log_pi: np.ndarray | None = None,
     cells: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """MFPT from every cell by the most precise route (module docstring) and its relative error estimate per cell.
@@ -397,15 +412,14 @@ def mfpt_field(
     The direct solve is never trusted on what it returns: once it has lost its digits its
     values are garbage of any size (measured: 0.13 where the truth is 4.7e8). It is used only
     where the decomposition cannot give digits — on a chain that is not monotone (higher-order
-    transport in phase space) without an exact stationary state, or next to the target where
-    the decomposition's terms cancel — and then with an error estimate from the slowest
+    transport in phase space), next to the target where the decomposition's terms cancel — and then with an error estimate from the slowest
     survival rate, computed independently by shift-invert. ``cells`` (flat indices) are where
     the answer is needed; the direct solve is only tried when one of them lacks digits.
     """
     tau = chain_mfpt_1d(chain, target)
     if tau is not None:
         return tau, np.full(chain.size, 1e-13)
-    tau, error = mfpt_decomposed(chain, target, log_weight, solver, log_pi)
+    tau, error = mfpt_decomposed(chain, target, log_weight, solver)
     needed = error if cells is None else error[cells]
     if needed.max(initial=0.0) <= DIRECT_PRECISION_LIMIT:
         return tau, error
@@ -419,15 +433,13 @@ def mfpt_field(
     return tau, error
 
 
-def mfpt_at(
-    chain: MarkovChain, target: np.ndarray, log_weight: np.ndarray, point: Sequence[float], solver: str = "superlu", log_pi: np.ndarray | None = None
-) -> tuple[float, float]:
+def mfpt_at(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarray, point: Sequence[float], solver: str = "superlu") -> tuple[float, float]:
     """MFPT from ``point`` (log interpolation between the surrounding cell centres) and its estimated relative error.
 
     The error is the worst of the surrounding cells'; arguments as for :func:`mfpt_field`.
     """
     cells, _ = start_cells(chain.grid, point)
-    tau, error = mfpt_field(chain, target, log_weight, solver, log_pi, cells)
+    tau, error = mfpt_field(chain, target, log_weight, solver, cells)
     return interpolate_at(chain.grid, tau, point), float(error[cells].max())
 
 
@@ -528,7 +540,7 @@ def mfpt_log_from_basin(
     backward, backward_error = _committor_solve(reversed_chain, basin, target, 0.0, solver)
     forward, forward_error = _committor_solve(chain, target, basin, 1.0, solver)  # directly, not 1 - backward
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_population = _logsumexp(log_pi + np.log(np.clip(backward, 0.0, None)))
+        log_population = _log_signed_sum(log_pi, backward)  # unclipped: the identity is algebraic
     coo = sps.coo_matrix(chain.q)
     log_fluxes = [_log_cut_flux(chain, coo, (backward > level) | basin, log_pi, backward, forward) for level in CUT_LEVELS]
     log_flux = log_fluxes[CUT_LEVELS.index(0.5)]
@@ -540,6 +552,18 @@ def mfpt_log_from_basin(
         population_error = float(np.exp(_logsumexp(log_pi + np.log(backward_error)) - log_population))
     error = spread + population_error
     return PotentialTime(log_population - log_flux, error, np.clip(backward, 0.0, 1.0), np.clip(forward, 0.0, 1.0))
+
+
+def _log_signed_sum(log_weights: np.ndarray, values: np.ndarray) -> float:
+    """log of sum(exp(log_weights) * values) for a sum that must be positive (NaN otherwise)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = log_weights + np.log(np.abs(values))
+    finite = np.isfinite(terms)
+    if not finite.any():
+        return float("nan")
+    top = float(terms[finite].max())
+    total = float(np.sum(np.sign(values[finite]) * np.exp(terms[finite] - top)))
+    return top + float(np.log(total)) if total > 0 else float("nan")
 
 
 def _log_cut_flux(
@@ -554,17 +578,15 @@ def _log_cut_flux(
         log_terms = log_pi[frm] + np.log(np.abs(product))
     leaking = inside & (chain.leak > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        leak_terms = log_pi[leaking] + np.log(chain.leak[leaking] * backward[leaking])
+        leak_terms = log_pi[leaking] + np.log(chain.leak[leaking] * np.abs(backward[leaking]))
     terms = np.concatenate([log_terms, leak_terms])
-    signs = np.concatenate([sign * np.sign(product), np.ones(leak_terms.size)])
-    finite = np.isfinite(terms)
-    if not finite.any():
+    signs = np.concatenate([sign * np.sign(product), np.sign(backward[leaking])])
+    if not np.isfinite(terms).any():
         raise InputError("the target cannot be reached from the start")
-    top = float(terms[finite].max())
-    flux = float(np.sum(signs[finite] * np.exp(terms[finite] - top)))
-    if not flux > 0:
+    log_flux = _log_signed_sum(terms, signs)
+    if not np.isfinite(log_flux):
         raise InputError("the target cannot be reached from the start (no reactive current)")
-    return top + float(np.log(flux))
+    return log_flux
 
 
 def _logsumexp(values: np.ndarray) -> float:
