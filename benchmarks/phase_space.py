@@ -35,7 +35,9 @@ REFERENCES = {
     ("x**4/4 - x**2/2", 0.05, 3.0): (8.53078373e-4, 1e-11),
     ("x**4/4 - x**2/2", 0.05, 0.3): (2.25382778e-3, 1e-11),
     ("x**4/4 - x**2/2", 0.05, 0.1): (1.4919454e-3, 1e-9),
-    ("x**4/4 - x**2/2", 0.05, 0.03): (6.2864673e-4, 1e-10),
+    # 6.2864673e-4 here before 2026-11-30 was 0.29 % high: 120 Hermite functions and 128 Fourier
+    # points are not enough at this weak damping (benchmarks/turnover_study.py --references).
+    ("x**4/4 - x**2/2", 0.05, 0.03): (6.2685793e-4, 3e-7),
 }
 
 

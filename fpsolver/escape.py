@@ -13,8 +13,9 @@ estimator      what it computes (rates in 1 / model time)
                solve (equals ``mfpt`` at the cell centre by the Hill relation); NaN with a
                warning where the direct solve has lost its digits
 ``committor``  capacity over population from the thermal basin around the start's minimum
-               (potential theory, detailed balance); the rate of the basin, which differs from
-               ``mfpt`` by the in-basin relaxation; NaN when the start is in no basin
+               (potential theory with the time-reversed chain: a stationary state, or the
+               model's reference state); the rate of the basin, which differs from ``mfpt`` by
+               the in-basin relaxation; NaN when the start is in no basin
 ``eigen``      slowest decay rate of the survival probability (target absorbing); NaN where
                the shift-invert solve has lost its digits
 =============  ===============================================================================

@@ -27,10 +27,13 @@ Mean first-passage times from every cell, at any rate scale (:func:`mfpt_field`)
        far side of a barrier, anywhere. It needs no detailed balance. The direct solve is not
        used for times: once it has lost its digits its values are garbage of any size, so
        nothing computed from them can tell.
-    Where the generator is not an M-matrix (third-order transport in phase space) the
-    decomposition's terms are not all positive; then the direct solve is used where its error,
-    estimated from the slowest survival rate (shift-invert), is small. Where neither can be
-    trusted the answer is NaN with a :class:`~fpsolver.errors.FPSolverWarning`.
+    Where the generator is not an M-matrix (third-order transport in phase space) the trace
+    chain's rates are not all positive; then the times at the seeds come from potential theory
+    with the time-reversed chain, :math:`\mathbb E_a\tau_B = \sum_y\pi_yh^*_a(y)/\mathrm{cap}(a, B)`
+    (:func:`mfpt_log_from_basin`, an identity for any positive weights), and errors are
+    estimated cell by cell; a direct solve is used in the cells where its error, estimated from
+    the slowest survival rate (shift-invert), is smaller. Where neither can be trusted the
+    answer is NaN with a :class:`~fpsolver.errors.FPSolverWarning`.
 """
 
 from __future__ import annotations
@@ -327,10 +330,11 @@ def mfpt_decomposed(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarr
     -------
     tau, error
         The times, and their estimated relative errors cell by cell: ``eps * scale * max u`` for
-        the fast parts on a monotone chain; on a non-monotone one the absolute errors of the
-        hitting distribution (the defect of :math:`\sum_a H(a) + H(B) = 1` in the cell) times the seed times,
-        relative to :math:`\tau(x)`, which is small in the wells and large where :math:`\tau`
-        is much shorter than the seeds' times (next to the target).
+        the fast parts on a monotone chain (the same in every cell); on a non-monotone one the
+        backward error ``eps * scale`` propagated by the Green function, plus the defect of
+        :math:`\sum_a H(a) + H(B) = 1` in the cell times the seed times, relative to
+        :math:`\tau(x)`: small in the wells, large past the barrier where :math:`\tau` is much
+        shorter than the seeds' times and :math:`H \sim e^{-\Delta L/T}` is known only absolutely.
     """
     seeds = seed_cells(chain, log_weight, target)
     stop = target.copy()
@@ -412,9 +416,10 @@ def mfpt_field(
     The direct solve is never trusted on what it returns: once it has lost its digits its
     values are garbage of any size (measured: 0.13 where the truth is 4.7e8). It is used only
     where the decomposition cannot give digits — on a chain that is not monotone (higher-order
-    transport in phase space), next to the target where the decomposition's terms cancel — and then with an error estimate from the slowest
-    survival rate, computed independently by shift-invert. ``cells`` (flat indices) are where
-    the answer is needed; the direct solve is only tried when one of them lacks digits.
+    transport in phase space), past the barrier where the decomposition's terms cancel — and
+    then with an error estimate from the slowest survival rate, computed independently by
+    shift-invert, cell by cell where it beats the decomposition's. ``cells`` (flat indices) are
+    where the answer is needed; the direct solve is only tried when one of them lacks digits.
     """
     tau = chain_mfpt_1d(chain, target)
     if tau is not None:
@@ -519,26 +524,30 @@ def mfpt_log_from_basin(
     :math:`G_B(a, a) = \pi_a/\mathrm{cap}(a, B)`, so
     :math:`\mathbb E_a\tau_B = \sum_yG_B(a, y) = \sum_y\pi_yh^*(y)/\mathrm{cap}(a, B)`. These
     are identities of linear algebra (the Green function of the reversed chain is
-    :math:`\Pi^{-1}G^\top\Pi`), valid for chains with negative "rates" too, provided
-    :math:`\pi` is exactly stationary (then the reactive current is divergence-free). All terms are
-    O(1) relative to the local weight: no subtraction of nearly equal numbers, at any barrier.
+    :math:`\Pi^{-1}G^\top\Pi`; the reversed chain keeps the diagonal of :math:`Q`, so the
+    reactive current is divergence-free away from absorbing faces because both committors solve
+    their equations), valid for chains with negative "rates" and for **any positive weights**
+    :math:`\pi`. Weights close to the stationary masses keep every term O(1) relative to the local
+    weight: no subtraction of nearly equal numbers, at any barrier.
 
     Parameters
     ----------
     log_pi
-        log of the stationary masses (detailed-balance weights, or the exact stationary state).
+        log of positive weights: the stationary masses (detailed-balance weights, the stationary
+        state), or a reference close to them (Maxwell–Boltzmann in phase space, also beside
+        absorbing faces where it is not stationary).
 
     Returns
     -------
     PotentialTime
         The log of the mean time, its estimated relative error — the spread of the capacity over
-        the cuts :data:`CUT_LEVELS` plus the committors' absolute error (from
-        :func:`_committor_solve`) relative to the committor values that carry the population
-        and the current — and the backward and forward committors.
+        the cuts :data:`CUT_LEVELS` plus the backward committor's absolute error (from
+        :func:`_committor_solve`) weighted by :math:`\pi`, relative to the population — and the
+        backward and forward committors.
     """
     reversed_chain = chain if chain.log_pi is not None else chain.reversed(log_pi)
     backward, backward_error = _committor_solve(reversed_chain, basin, target, 0.0, solver)
-    forward, forward_error = _committor_solve(chain, target, basin, 1.0, solver)  # directly, not 1 - backward
+    forward, _ = _committor_solve(chain, target, basin, 1.0, solver)  # directly, not 1 - backward
     with np.errstate(divide="ignore", invalid="ignore"):
         log_population = _log_signed_sum(log_pi, backward)  # unclipped: the identity is algebraic
     coo = sps.coo_matrix(chain.q)
