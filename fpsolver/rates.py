@@ -498,10 +498,11 @@ class PotentialTime(NamedTuple):
     """Forward committor, clipped to [0, 1]."""
 
 
-#: Levels of the backward committor whose level sets serve as cuts for the capacity; the
-#: reactive current is divergence-free, so they agree to round-off and their spread is part
-#: of the error estimate.
-CUT_LEVELS = (0.25, 0.5, 0.75)
+#: Levels of the backward committor whose level sets serve as cuts for the capacity. The
+#: reactive current is divergence-free, so every cut carries it; the one with the smallest
+#: estimated error is used (a cut through a saddle, not through a well), and the others that
+#: are trusted must agree with it.
+CUT_LEVELS = tuple(np.round(np.arange(0.1, 0.95, 0.1), 1))
 
 
 def mfpt_log_from_basin(
@@ -514,9 +515,9 @@ def mfpt_log_from_basin(
     :math:`h^*` is the equilibrium potential of the *time-reversed* chain (1 on A, 0 on B) — the
     backward committor :math:`q^-` of transition-path theory, equal to :math:`1 - q^+` under
     detailed balance — and the capacity is the rate of reactive trajectories, read as the net
-    reactive current :math:`\pi_xq^-_xK_{x\to y}q^+_y - \pi_yq^-_yK_{y\to x}q^+_x` across the cut
-    :math:`q^- = 1/2`, where the committors are O(1), plus what leaves through absorbing faces
-    on the basin's side. Everything is summed in log space.
+    reactive current :math:`\pi_xq^-_xK_{x\to y}q^+_y - \pi_yq^-_yK_{y\to x}q^+_x` across a level
+    set of :math:`q^-` through a saddle, where the committors are O(1), plus what leaves through
+    absorbing faces on the basin's side. Everything is summed in log space.
 
     For a single cell :math:`A = \{a\}` the equilibrium measure is :math:`\delta_a`, and the
     result is the mean first-passage time from :math:`a` *exactly* (for the chain):
@@ -540,26 +541,28 @@ def mfpt_log_from_basin(
     Returns
     -------
     PotentialTime
-        The log of the mean time, its estimated relative error — the spread of the capacity over
-        the cuts :data:`CUT_LEVELS` plus the backward committor's absolute error (from
-        :func:`_committor_solve`) weighted by :math:`\pi`, relative to the population — and the
-        backward and forward committors.
+        The log of the mean time, its estimated relative error — the capacity's on the best of
+        the cuts :data:`CUT_LEVELS` (the committors' absolute errors from
+        :func:`_committor_solve`, term by term), the spread over the trusted cuts, and the
+        backward committor's absolute error weighted by :math:`\pi` relative to the population —
+        and the backward and forward committors.
     """
     reversed_chain = chain if chain.log_pi is not None else chain.reversed(log_pi)
     backward, backward_error = _committor_solve(reversed_chain, basin, target, 0.0, solver)
-    forward, _ = _committor_solve(chain, target, basin, 1.0, solver)  # directly, not 1 - backward
+    forward, forward_error = _committor_solve(chain, target, basin, 1.0, solver)  # directly, not 1 - backward
     with np.errstate(divide="ignore", invalid="ignore"):
         log_population = _log_signed_sum(log_pi, backward)  # unclipped: the identity is algebraic
     coo = sps.coo_matrix(chain.q)
-    log_fluxes = [_log_cut_flux(chain, coo, (backward > level) | basin, log_pi, backward, forward) for level in CUT_LEVELS]
-    log_flux = log_fluxes[CUT_LEVELS.index(0.5)]
-    spread = float(np.max(np.abs(np.expm1(np.array(log_fluxes) - log_flux))))
-    # The committors' absolute errors: on the population sum(pi h*) weighted by pi (tiny h* in
-    # the deep well of another basin are only known absolutely); on the capacity they show as
-    # non-conservation of the reactive current, i.e. in the spread over the cuts.
+    cuts = [_cut_flux(chain, coo, (backward > level) | basin, log_pi, backward, forward, backward_error, forward_error) for level in CUT_LEVELS]
+    log_flux, flux_error = min(cuts, key=lambda cut: cut[1])
+    # Every cut carries the same current: the trusted ones must agree.
+    trusted = np.array([c[0] for c in cuts if c[1] <= max(flux_error, DIRECT_PRECISION_LIMIT)])
+    spread = float(np.max(np.abs(np.expm1(trusted - log_flux))))
+    # The backward committor's absolute errors weighted by pi, against the population sum(pi h*)
+    # (tiny h* in the deep well of another basin are only known absolutely).
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         population_error = float(np.exp(_logsumexp(log_pi + np.log(backward_error)) - log_population))
-    error = spread + population_error
+    error = flux_error + spread + population_error
     return PotentialTime(log_population - log_flux, error, np.clip(backward, 0.0, 1.0), np.clip(forward, 0.0, 1.0))
 
 
@@ -575,27 +578,46 @@ def _log_signed_sum(log_weights: np.ndarray, values: np.ndarray) -> float:
     return top + float(np.log(total)) if total > 0 else float("nan")
 
 
-def _log_cut_flux(
-    chain: MarkovChain, coo: sps.coo_matrix, inside: np.ndarray, log_pi: np.ndarray, backward: np.ndarray, forward: np.ndarray
-) -> float:
-    """log of the net reactive current out of ``inside`` (jumps across the cut, and absorbing faces inside)."""
+def _cut_flux(
+    chain: MarkovChain,
+    coo: sps.coo_matrix,
+    inside: np.ndarray,
+    log_pi: np.ndarray,
+    backward: np.ndarray,
+    forward: np.ndarray,
+    backward_error: np.ndarray,
+    forward_error: np.ndarray,
+) -> tuple[float, float]:
+    r"""log of the net reactive current out of ``inside`` (jumps across the cut, and absorbing faces
+    inside), and its estimated relative error.
+
+    Each term :math:`\pi_xq^-_xK_{x\to y}q^+_y` carries the committors' absolute errors relative
+    to their values; summed over the terms and divided by the net current, this is large where
+    the cut runs through a metastable well (where the committors are flat and the net current is
+    a small difference of large equilibrium fluxes) and round-off where it crosses a saddle.
+    """
     cross = (inside[coo.col] != inside[coo.row]) & (coo.row != coo.col)  # jumps col -> row across the cut
     frm, to, k = coo.col[cross], coo.row[cross], coo.data[cross]
     sign = np.where(inside[frm], 1.0, -1.0)  # outward jumps count positive
-    product = k * backward[frm] * forward[to]
+    leaking = np.flatnonzero(inside & (chain.leak > 0))
+    rate = np.concatenate([k, chain.leak[leaking]])
+    cells, beyond = np.concatenate([frm, leaking]), np.concatenate([to, leaking])
+    q_beyond = np.concatenate([forward[to], np.ones(leaking.size)])  # the forward committor is 1 beyond an absorbing face
+    e_beyond = np.concatenate([forward_error[to], np.zeros(leaking.size)])
+    product = rate * backward[cells] * q_beyond
+    signs = np.concatenate([sign, np.ones(leaking.size)]) * np.sign(product)
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_terms = log_pi[frm] + np.log(np.abs(product))
-    leaking = inside & (chain.leak > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        leak_terms = log_pi[leaking] + np.log(chain.leak[leaking] * np.abs(backward[leaking]))
-    terms = np.concatenate([log_terms, leak_terms])
-    signs = np.concatenate([sign * np.sign(product), np.sign(backward[leaking])])
-    if not np.isfinite(terms).any():
+        log_terms = log_pi[cells] + np.log(np.abs(product))
+        relative = backward_error[cells] / np.abs(backward[cells]) + e_beyond / np.abs(q_beyond)
+    if not np.isfinite(log_terms).any():
         raise InputError("the target cannot be reached from the start")
-    log_flux = _log_signed_sum(terms, signs)
+    log_flux = _log_signed_sum(log_terms, signs)
     if not np.isfinite(log_flux):
         raise InputError("the target cannot be reached from the start (no reactive current)")
-    return log_flux
+    finite = np.isfinite(log_terms)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        error = float(np.exp(_logsumexp(log_terms[finite] + np.log(relative[finite] + EPS)) - log_flux))
+    return log_flux, error if np.isfinite(error) else np.inf
 
 
 def _logsumexp(values: np.ndarray) -> float:
