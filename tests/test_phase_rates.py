@@ -123,3 +123,33 @@ def test_rate_over_langer_kramers_tends_to_one_like_t_over_barrier():
     assert all(0.2 < c < 0.3 for c in cs), cs
     assert np.all(np.abs(np.diff(cs)) < 0.02) and np.all(np.diff(cs) <= 0), cs
 
+
+
+def test_several_wells_outside_the_target_exact_where_conditioned_else_nan():
+    # -cos(2 pi x)/4 on [-1.5, 1.5] with the target x >= 1.45: three wells outside the target,
+    # so three seeds. barrier/T = 4: the MFPT from each well equals a dense LU solve (measured
+    # 4e-13). barrier/T = 30: the single-cell committor of the reversed chain must cross the
+    # other metastable wells, its system is ill-conditioned (SuperLU and LAPACK differ by 0.06
+    # there) and the error estimate says so: NaN with a warning, never a wrong number.
+    land = fp.Landscape.from_expression("-0.25*cos(2*pi*x)")
+
+    def problem(ratio: float, cells_per_sigma: float) -> fp.FokkerPlanck:
+        temperature = 0.5 / ratio
+        sigma = np.sqrt(temperature)
+        grid = fp.Grid.uniform(x=(-1.5, 1.5, int(round(3 * cells_per_sigma / sigma))), r=(-6.05 * sigma, 6.05 * sigma, 48))
+        return fp.FokkerPlanck(fp.Inertial(land, damping=0.5, temperature=temperature), grid)
+
+    easy = problem(4.0, 4.0)
+    chain = easy.chain
+    target = easy.target_mask("x >= 1.45")
+    assert rates.seed_cells(chain, easy.log_weight(), target).size == 3
+    exact = np.zeros(chain.size)
+    exact[~target] = np.linalg.solve(-chain.qt.toarray()[~target][:, ~target], np.ones(int((~target).sum())))
+    for x0 in (-1.0, 0.0, 1.0):
+        cell = easy.cell_index([x0, 0.0])
+        x_centre = easy.grid["x"].centers[np.unravel_index(cell, easy.grid.shape)[0]]
+        r_centre = easy.grid["r"].centers[np.unravel_index(cell, easy.grid.shape)[1]]
+        assert easy.mfpt([x_centre, r_centre], target="x >= 1.45") == pytest.approx(exact[cell], rel=1e-10)
+    hard = problem(30.0, 4.0)
+    with pytest.warns(fp.FPSolverWarning, match="no trustworthy digits"):
+        assert np.isnan(hard.mfpt([-1.0, 0.0], target="x >= 1.45"))
