@@ -172,6 +172,7 @@ def _by_committor(ep: EscapeProblem) -> Estimate:
     if not np.isfinite(log_time):
         warnings.warn("the 'committor' escape rate: the stationary state's tails have no digits (the time-reversed chain overflows): NaN", FPSolverWarning, stacklevel=4)
         return Estimate(float("nan"))
+    backward = np.clip(backward, 0.0, 1.0)
     current, _, _ = reactive_current(chain, ep.log_pi, forward, backward)
     grid = chain.grid
     fields = xr.Dataset(

@@ -364,8 +364,7 @@ def mfpt_decomposed(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarr
         tau = u + tau_seeds @ hits[: seeds.size]
         error = np.full(chain.size, np.inf if np.any(u < 0) else max(fast_error, defect))
     else:
-        log_pi = log_weight + np.log(chain.volumes)
-        times = [mfpt_log_from_basin(chain, _cell_mask(chain.size, a), target, log_pi, solver) for a in seeds]
+        tau_seeds, seed_errors = _seed_times_potential(chain, seeds, target, log_weight + np.log(chain.volumes), solver)
         # Per cell, the backward error eps * scale propagated by the Green function G of the free
         # cells: |delta u| ~ eps scale (G|u|)(x), |delta H| ~ eps scale (G 1)(x) = eps scale u(x);
         # the extreme tails (slow, irrelevant corners of phase space) then do not spoil the wells.
@@ -373,8 +372,6 @@ def mfpt_decomposed(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarr
         if lu is not None:
             spread[free] = np.abs(lu.solve(np.abs(u[free])))
         with np.errstate(over="ignore", invalid="ignore"):  # beyond 1.8e308 is inf, reported by checked()
-            tau_seeds = np.exp([t.log_time for t in times])
-            seed_errors = np.array([t.error for t in times])
             tau = u + tau_seeds @ hits[: seeds.size]
             absolute = EPS * chain.scale * (spread + np.abs(u) * tau_seeds.sum()) + defects * tau_seeds.sum() + (seed_errors * tau_seeds) @ np.abs(hits[: seeds.size])
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -388,6 +385,42 @@ def _cell_mask(size: int, cell: int) -> np.ndarray:
     mask = np.zeros(size, bool)
     mask[cell] = True
     return mask
+
+
+def _seed_times_potential(chain: MarkovChain, seeds: np.ndarray, target: np.ndarray, log_pi: np.ndarray, solver: str) -> tuple[np.ndarray, np.ndarray]:
+    r"""Times at the seeds of a non-monotone chain, by potential theory on the trace chain of the seeds.
+
+    For each seed :math:`a`, with :math:`C` the target and the other seeds, the mean time to
+    reach :math:`C` is :math:`m_a = \sum_y\pi_yh^*(y)/\mathrm{cap}(a, C)` (:func:`mfpt_log_from_basin`)
+    and the place where it arrives is distributed as
+    :math:`p_{ab} = \sum_y\pi_yh^*(y)K_{y\to b}/\mathrm{cap}(a, C)` (last-exit decomposition:
+    :math:`G_C(a, y) = \pi_yh^*(y)/\mathrm{cap}(a, C)`). Every seed is a Dirichlet cell of every
+    other seed's problem, so no system has a metastable well left in it; the trace chain
+    :math:`\tau_a = m_a + \sum_bp_{ab}\tau_b` is solved subtraction-free (:func:`gth_solve`)
+    with rates :math:`p_{ab}/m_a` and escape :math:`p_{aB}/m_a`. The error of each seed is its
+    potential-theory error and the defect of :math:`\sum_bp_{ab} + p_{aB} = 1`.
+    """
+    m = seeds.size
+    # Rates of the jumps y -> each seed, and y -> the target (absorbing faces included).
+    arrivals = np.vstack([chain.q[seeds].toarray(), np.asarray(chain.q[target].sum(axis=0)).ravel() + chain.leak])
+    log_times, errors = np.zeros(m), np.zeros(m)
+    log_exits = np.full((m, m + 1), -np.inf)  # p_ab to the other seeds, then p_aB to the target
+    for k, a in enumerate(seeds):
+        stop = target.copy()
+        stop[seeds] = True
+        stop[a] = False
+        result = mfpt_log_from_basin(chain, _cell_mask(chain.size, a), stop, log_pi, solver)
+        log_capacity = _log_signed_sum(log_pi, result.backward) - result.log_time
+        # h* is 0 on the other seeds and the target, so their own (diagonal) entries drop out.
+        for j in [j for j in range(m + 1) if j != k]:
+            log_exits[k, j] = _log_signed_sum(log_pi, result.backward * arrivals[j]) - log_capacity
+        log_times[k] = result.log_time
+        with np.errstate(over="ignore", invalid="ignore"):
+            errors[k] = result.error + abs(float(np.sum(np.exp(log_exits[k]))) - 1.0)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        exits = np.exp(log_exits - log_times[:, None])
+        times = gth_solve(exits[:, :m], exits[:, m], np.ones(m))
+    return times, np.where(np.isfinite(times), errors, np.inf)
 
 
 def _seed_times_gth(chain: MarkovChain, seeds: np.ndarray, hits: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -493,7 +526,8 @@ class PotentialTime(NamedTuple):
     error: float
     """Estimated relative error of the time."""
     backward: np.ndarray
-    """Backward committor (equilibrium potential of the time-reversed chain), clipped to [0, 1]."""
+    """Backward committor (equilibrium potential of the time-reversed chain), as solved (not clipped:
+    on a non-monotone chain values slightly outside [0, 1] belong to the exact algebraic solution)."""
     forward: np.ndarray
     """Forward committor, clipped to [0, 1]."""
 
@@ -563,7 +597,7 @@ def mfpt_log_from_basin(
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         population_error = float(np.exp(_logsumexp(log_pi + np.log(backward_error)) - log_population))
     error = flux_error + spread + population_error
-    return PotentialTime(log_population - log_flux, error, np.clip(backward, 0.0, 1.0), np.clip(forward, 0.0, 1.0))
+    return PotentialTime(log_population - log_flux, error, backward, np.clip(forward, 0.0, 1.0))
 
 
 def _log_signed_sum(log_weights: np.ndarray, values: np.ndarray) -> float:
@@ -601,7 +635,7 @@ def _cut_flux(
     sign = np.where(inside[frm], 1.0, -1.0)  # outward jumps count positive
     leaking = np.flatnonzero(inside & (chain.leak > 0))
     rate = np.concatenate([k, chain.leak[leaking]])
-    cells, beyond = np.concatenate([frm, leaking]), np.concatenate([to, leaking])
+    cells = np.concatenate([frm, leaking])
     q_beyond = np.concatenate([forward[to], np.ones(leaking.size)])  # the forward committor is 1 beyond an absorbing face
     e_beyond = np.concatenate([forward_error[to], np.zeros(leaking.size)])
     product = rate * backward[cells] * q_beyond
