@@ -29,8 +29,10 @@ Mean first-passage times from every cell, at any rate scale (:func:`mfpt_field`)
        nothing computed from them can tell.
     Where the generator is not an M-matrix (third-order transport in phase space) the trace
     chain's rates are not all positive; then the times at the seeds come from potential theory
-    with the time-reversed chain, :math:`\mathbb E_a\tau_B = \sum_y\pi_yh^*_a(y)/\mathrm{cap}(a, B)`
-    (:func:`mfpt_log_from_basin`, an identity for any positive weights), and errors are
+    with the time-reversed chain, :math:`\mathbb E_a\tau_C = \sum_y\pi_yh^*_a(y)/\mathrm{cap}(a, C)`
+    with C the target and the other seeds (:func:`mfpt_log_from_basin`, an identity for any
+    positive weights), the arrival distribution on C from the same sums, and the trace chain
+    of the seeds by subtraction-free elimination (:func:`_seed_times_potential`); errors are
     estimated cell by cell; a direct solve is used in the cells where its error, estimated from
     the slowest survival rate (shift-invert), is smaller. Where neither can be trusted the
     answer is NaN with a :class:`~fpsolver.errors.FPSolverWarning`.
@@ -320,11 +322,12 @@ def mfpt_decomposed(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarr
         A field whose local maxima mark the wells: the log of the stationary density, or minus
         the energy over the temperature (the Maxwell–Boltzmann density in phase space). On a
         chain that is not :attr:`~fpsolver.chain.MarkovChain.monotone` the times at the seeds
-        come from potential theory (:func:`mfpt_log_from_basin` with the seed alone as start
-        set and the masses ``exp(log_weight) * volumes`` as weights), since the trace chain's
-        rates are no longer positive and its elimination is not subtraction-free. That identity
-        holds for any positive weights; weights close to the stationary masses keep its terms
-        O(1) (exactly stationary: the Maxwell–Boltzmann state of the Klein–Kramers scheme).
+        come from potential theory (:func:`_seed_times_potential`, with the masses
+        ``exp(log_weight) * volumes`` as weights), since the trace chain's rates from the
+        hitting distribution are no longer positive and its elimination is not
+        subtraction-free. Those identities hold for any positive weights; weights close to the
+        stationary masses keep their terms O(1) (exactly stationary: the Maxwell–Boltzmann state
+        of the Klein–Kramers scheme).
 
     Returns
     -------
