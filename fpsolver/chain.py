@@ -98,6 +98,16 @@ class MarkovChain:
         return row.indices[keep], row.data[keep]
 
     @cached_property
+    def monotone(self) -> bool:
+        """True when every jump rate is non-negative (Q is an M-matrix: a true Markov chain).
+
+        Third-order transport in phase space has negative off-diagonal entries; then hitting
+        "probabilities" of the chain can be negative and subtraction-free eliminations do not apply.
+        """
+        off = sps.coo_matrix(self.q)
+        return not np.any(off.data[off.row != off.col] < 0)
+
+    @cached_property
     def log_pi(self) -> np.ndarray | None:
         r"""Natural log of weights :math:`\pi` with :math:`\pi_iK_{i\to j} = \pi_jK_{j\to i}`, or None.
 
@@ -107,8 +117,7 @@ class MarkovChain:
         when some jump rate is negative (a non-monotone stencil is not a Markov chain). Scaled so
         that the largest is 0.
         """
-        off = sps.coo_matrix(self.q)
-        if np.any(off.data[off.row != off.col] < 0):
+        if not self.monotone:
             return None
         log_pi = log_balance_weights(self.q)
         if log_pi is not None:

@@ -13,8 +13,9 @@ estimator      what it computes (rates in 1 / model time)
                solve (equals ``mfpt`` at the cell centre by the Hill relation); NaN with a
                warning where the direct solve has lost its digits
 ``committor``  capacity over population from the thermal basin around the start's minimum
-               (potential theory, detailed balance); the rate of the basin, which differs from
-               ``mfpt`` by the in-basin relaxation; NaN when the start is in no basin
+               (potential theory with the time-reversed chain: a stationary state, or the
+               model's reference state); the rate of the basin, which differs from ``mfpt`` by
+               the in-basin relaxation; NaN when the start is in no basin
 ``eigen``      slowest decay rate of the survival probability (target absorbing); NaN where
                the shift-invert solve has lost its digits
 =============  ===============================================================================
@@ -43,13 +44,13 @@ from .models import InertialCoefficients, OverdampedCoefficients
 from .rates import (
     checked,
     direct_error,
-    mfpt_field,
+    mfpt_at,
     mfpt_log_from_basin,
     reactive_current,
     steady_population,
     survival_rate,
 )
-from .regions import component_of, interpolate_at, point_text
+from .regions import component_of, point_text
 from .theory import barrier_action, energy_diffusion, eyring_kramers, langer_inertial, turnover_factor
 
 __all__ = ["EscapeProblem", "Estimate", "ESTIMATORS", "ESCAPE_METHODS", "THEORY_RATES", "escape_rate", "register_estimator", "register_theory"]
@@ -132,8 +133,8 @@ def register_estimator(name: str) -> Callable[[Callable[[EscapeProblem], Estimat
 
 @register_estimator("mfpt")
 def _by_mfpt(ep: EscapeProblem) -> Estimate:
-    tau, error = mfpt_field(ep.chain, ep.target, ep.log_weight, ep.solver)
-    time = checked(interpolate_at(ep.chain.grid, tau, ep.start), error, f"mean first-passage time from {point_text(ep.start)}")
+    time, error = mfpt_at(ep.chain, ep.target, ep.log_weight, ep.start, ep.solver)
+    time = checked(time, error, f"mean first-passage time from {point_text(ep.start)}")
     return Estimate(1.0 / time if time > 0 else float("nan"))
 
 
@@ -167,10 +168,11 @@ def _by_committor(ep: EscapeProblem) -> Estimate:
         warnings.warn("the 'committor' escape rate: the stationary state has no digits in the basin: NaN", FPSolverWarning, stacklevel=4)
         return Estimate(float("nan"))
     with np.errstate(over="ignore", invalid="ignore"):
-        log_time, backward, forward = mfpt_log_from_basin(chain, basin, ep.target, ep.log_pi, ep.solver)
+        log_time, error, backward, forward = mfpt_log_from_basin(chain, basin, ep.target, ep.log_pi, ep.solver)
     if not np.isfinite(log_time):
         warnings.warn("the 'committor' escape rate: the stationary state's tails have no digits (the time-reversed chain overflows): NaN", FPSolverWarning, stacklevel=4)
         return Estimate(float("nan"))
+    backward = np.clip(backward, 0.0, 1.0)
     current, _, _ = reactive_current(chain, ep.log_pi, forward, backward)
     grid = chain.grid
     fields = xr.Dataset(
@@ -183,7 +185,8 @@ def _by_committor(ep: EscapeProblem) -> Estimate:
     if log_time > np.log(np.finfo(float).max):
         warnings.warn(f"the 'committor' escape rate e^{-log_time:.1f} is below the range of float64: NaN", FPSolverWarning, stacklevel=4)
         return Estimate(float("nan"), fields=fields)
-    return Estimate(float(np.exp(-log_time)), fields=fields)
+    time = checked(float(np.exp(log_time)), error, "escape rate by 'committor' (potential theory)")
+    return Estimate(1.0 / time, fields=fields)
 
 
 @register_estimator("eigen")

@@ -21,8 +21,8 @@ from .grid import Grid
 from .linalg import AUTO, DIRECT_SOLVERS, choose_solver
 from .models import Model
 from .operators import assemble_generator
-from .rates import checked, committor, direct_error, mfpt_field, reactive_current, steady_population
-from .regions import cell_index, interpolate_at, point_text, region_mask, start_cells, target_mask
+from .rates import checked, checked_field, committor, direct_error, mfpt_at, mfpt_field, reactive_current, steady_population
+from .regions import cell_index, point_text, region_mask, start_cells, target_mask
 from .spectral import slowest_modes, stationary_density
 from .stepping import LIMITED_SCHEMES, Callback, MassCheck, PositivityLimiter, ProgressBar, SystemCache, integrate, steps_for
 from .transient import dividing_plane, surface_flux
@@ -265,20 +265,22 @@ class FokkerPlanck:
         -----
         Exact for the chain from every start at every rate scale (:func:`fpsolver.rates.mfpt_field`):
         the 1-D birth–death formula in log space, otherwise the strong Markov decomposition at the
-        bottoms of the wells with a subtraction-free trace chain — no detailed balance needed. A
-        generator that is not an M-matrix (phase space) falls back to a direct solve whose error
-        is estimated from the slowest survival rate.
+        bottoms of the wells with a subtraction-free trace chain — no detailed balance needed. For a
+        generator that is not an M-matrix (phase space) the times at the wells' bottoms come from
+        potential theory with the Maxwell–Boltzmann weights and the time-reversed chain
+        (:func:`fpsolver.rates.mfpt_log_from_basin`); cells whose times lose their digits (next to
+        the target, where the decomposition's terms cancel) fall back to a direct solve whose
+        error is estimated from the slowest survival rate, and are NaN where neither has digits.
         """
         mask = self.target_mask(target)
         if start is not None and mask[self.cell_index(start)]:
             raise InputError(f"the start {point_text(start)} lies inside the target")
+        if start is not None:
+            time, error = mfpt_at(self.chain, mask, self.log_weight(), start, self.rate_solver)
+            return checked(time, error, f"mean first-passage time from {point_text(start)}")
         tau, error = mfpt_field(self.chain, mask, self.log_weight(), self.rate_solver)
-        if start is None:
-            if np.isnan(checked(float(tau.max()), error, "mean first-passage times")):
-                tau = np.full_like(tau, np.nan)
-            attrs = {"long_name": "mean first-passage time to the target", "units": TIME_UNITS}
-            return to_dataarray(self.grid, tau, "mfpt", attrs)
-        return checked(interpolate_at(self.grid, tau, start), error, f"mean first-passage time from {point_text(start)}")
+        attrs = {"long_name": "mean first-passage time to the target", "units": TIME_UNITS}
+        return to_dataarray(self.grid, checked_field(tau, error, "mean first-passage times"), "mfpt", attrs)
 
     def flux_over_population(self, start: Sequence[float], target: str | np.ndarray | None = None) -> xr.Dataset:
         r"""Steady flux-over-population rate: a unit source in the start cell, the target absorbing.
@@ -411,8 +413,12 @@ class FokkerPlanck:
         return log_m if np.abs(residual[away]).max() <= 1e-10 * scale else None
 
     def _escape_log_pi(self) -> np.ndarray | None:
-        """Stationary log masses for potential theory, or None where no stationary state exists."""
-        if self.chain.log_pi is None and self._reference_log_masses is None and not self.boundaries.conserves_mass:
+        """Log masses for potential theory: the stationary ones, or the model's reference state (its
+        identities hold for any positive weights, and weights close to stationary keep their terms
+        O(1), also beside absorbing faces); None where there is neither."""
+        if self.chain.log_pi is None and self._reference_log_density is not None:
+            return self._reference_log_density + np.log(self.volumes)
+        if self.chain.log_pi is None and not self.boundaries.conserves_mass:
             return None
         return self.log_stationary_masses()
 
