@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from scipy.integrate import quad
 
 from .errors import InputError
 from .grid import Grid
@@ -46,8 +47,9 @@ from .noise import HessianNoise, NoiseModel, WhiteNoise
 from .optimizers import OPTIMIZERS, Dynamics, Optimizer
 from .problem import FokkerPlanck
 from .simulate import escape_times
+from .theory import optimizer_escape_time
 
-__all__ = ["EscapeCase", "escape_case", "compare_escape", "NOISE_DELTA", "WHITE_SIGMA"]
+__all__ = ["EscapeCase", "escape_case", "compare_escape", "exact_exponent", "theory_escape_time", "NOISE_DELTA", "WHITE_SIGMA"]
 
 #: δ of the Hessian noise (in units of H_a = 1) for the non-adaptive optimizers.
 NOISE_DELTA = 0.5
@@ -89,14 +91,26 @@ class EscapeCase:
     convention: str
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def width(self) -> float:
+        """w: the minima are at ±w, the barrier at 0."""
+        return -self.start[0]
+
+    @property
+    def frozen(self) -> bool:
+        """True when the adaptive coefficients are frozen at the minimum."""
+        return self.extra.get("frozen", True)
+
 
 def _well(step: float) -> tuple[Landscape, float]:
     width = 3.0 * float(np.sqrt(step))
     return Landscape.double_well(height=9.0 * step / 8.0, width=width), width
 
 
-def _noise_for(optimizer: type[Optimizer]) -> NoiseModel:
-    return WhiteNoise(WHITE_SIGMA) if optimizer.adaptive and optimizer.name not in ("adai", "adaiw") else HessianNoise(NOISE_DELTA)
+def _noise_for(optimizer: type[Optimizer], sigma: float, white: bool | None) -> NoiseModel:
+    if white is None:
+        white = optimizer.adaptive and optimizer.name not in ("adai", "adaiw")
+    return WhiteNoise(sigma) if white else HessianNoise(NOISE_DELTA)
 
 
 def escape_case(
@@ -105,6 +119,9 @@ def escape_case(
     dynamics: Dynamics = "overdamped",
     convention: str = "ito",
     freeze: bool = True,
+    batch_size: int = 1,
+    sigma: float = WHITE_SIGMA,
+    white: bool | None = None,
     **hyperparameters: Any,
 ) -> EscapeCase:
     r"""The escape problem of optimizer ``kind`` at effective step ε = ``step`` (B = 1).
@@ -119,6 +136,10 @@ def escape_case(
         Passed to :meth:`Optimizer.model`.
     freeze
         Adaptive coefficients frozen at the minimum (default), or θ-dependent.
+    batch_size, sigma
+        B and the white noise's σ: the exponent grows as B (Hessian noise) or as B/σ² (white).
+    white
+        White noise (True) or Hessian noise (False); default white for Adam-like kinds only.
     hyperparameters
         Other optimizer keywords (``beta1``, ``form``, …); ``lr`` is set from ε.
     """
@@ -128,11 +149,11 @@ def escape_case(
         raise InputError(f"escape_case: the effective step must lie in (0, 0.2], got {step!r}")
     cls = OPTIMIZERS[kind]
     landscape, width = _well(step)
-    noise = _noise_for(cls)
+    noise = _noise_for(cls, sigma, white)
     minimum = {"x": np.array([-width])}
-    probe = cls(1.0, 1, **hyperparameters)
+    probe = cls(1.0, batch_size, **hyperparameters)
     mobility = float(probe.mobility(landscape, noise, minimum)[0, 0])
-    optimizer = cls(step / mobility, 1, **hyperparameters)
+    optimizer = cls(step / mobility, batch_size, **hyperparameters)
     freeze_at = [-width] if freeze and cls.adaptive else None
     model = optimizer.model(landscape, noise, dynamics=dynamics, convention=convention, freeze_at=freeze_at)
     x_axis = (-2.0 * width, 1.1 * width, int(round(3.1 * _CELLS_X)))
@@ -149,6 +170,43 @@ def escape_case(
         grid = Grid.uniform(x=x_axis)
         extra = {}
     return EscapeCase(optimizer, landscape, noise, model, grid, [-width], f"x >= {width!r}", float(step), dynamics, convention, extra)
+
+
+def exact_exponent(case: EscapeCase) -> float:
+    r""":math:`\Delta\Phi = \int_a^b 2L'/(\eta A C)\,dx` from the minimum to the barrier, by adaptive quadrature
+    (the overdamped model's exponent; also the inertial one's in its Smoluchowski limit)."""
+    frozen = np.array(case.start) if case.frozen and case.optimizer.adaptive else None
+
+    def integrand(x: float) -> float:
+        at = {"x": np.array([x])}
+        a = float(case.optimizer.mobility(case.landscape, case.noise, at, frozen)[0, 0])
+        c = float(case.noise.covariance(case.landscape, at, case.optimizer.batch_size)[0, 0, 0])
+        return float(2 * case.landscape.gradient(np.array([x]))[0, 0] / (case.optimizer.lr * a * c))
+
+    value, _ = quad(integrand, -case.width, 0.0, epsabs=0.0, epsrel=1e-10, limit=200, points=[-case.width / np.sqrt(3)])
+    return float(value)
+
+
+def theory_escape_time(case: EscapeCase, exponent: float | None = None) -> float:
+    """:func:`fpsolver.theory.optimizer_escape_time` for ``case`` (H_a = 1, H_b = −½, its noise at a and b),
+    with the exact exponent (:func:`exact_exponent`) unless ``exponent`` is given."""
+    hyper = {k: v for k, v in case.optimizer.hyperparameters().items() if k not in ("lr", "batch_size", "weight_decay")}
+    at = {"x": np.array([-case.width, 0.0])}
+    sigma = case.noise.per_sample(case.landscape, at)[0, 0]
+    return optimizer_escape_time(
+        case.optimizer.name,
+        case.landscape.value(np.array([0.0]))[0] - case.landscape.value(np.array([-case.width]))[0],
+        1.0,
+        -0.5,
+        case.optimizer.lr,
+        case.optimizer.batch_size,
+        variances=(float(sigma[0]), float(sigma[1])),
+        convention=case.convention,
+        dynamics=case.dynamics,
+        frozen=case.frozen,
+        exponent=exact_exponent(case) if exponent is None else exponent,
+        **hyper,
+    )
 
 
 def _pde_start(case: EscapeCase) -> list[float]:
