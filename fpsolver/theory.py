@@ -55,6 +55,8 @@ __all__ = [
     "adam_update_bound",
     "optimizer_heavy_ball",
     "optimizer_escape_time",
+    "optimizer_saddle_msd",
+    "heavy_ball_saddle_msd",
 ]
 
 
@@ -662,3 +664,86 @@ def optimizer_escape_time(
     kappa = CONVENTIONS[convention]
     prefactor = 2 * np.pi / growth * np.sqrt(mobility[1] * h_b / (mobility[0] * h_a)) * (diffusion[1] / diffusion[0]) ** (kappa - 0.5)
     return float(prefactor * np.exp(exponent))
+
+
+def optimizer_saddle_msd(
+    kind: str,
+    time: np.ndarray | float,
+    curvature: float,
+    lr: float,
+    batch_size: int,
+    *,
+    delta: float = 0.0,
+    variance: float | None = None,
+    dynamics: str = "overdamped",
+    **hyperparameters: Any,
+) -> np.ndarray:
+    r"""Mean squared displacement :math:`\langle\theta^2(t)\rangle` along a saddle's unstable direction (:math:`H = -h`), from rest at the saddle.
+
+    The linearised model with the optimizer's coefficients at the saddle (:func:`optimizer_heavy_ball`
+    with :math:`C = (h+\delta)/B`, or ``variance``/B; adaptive P frozen at :math:`\hat v = C`), in SGD time:
+
+    - overdamped, :math:`d\theta = Ah\theta\,dt + \sqrt{2D_\theta}\,dW`, :math:`A = \beta_3P/(1-\beta_1)`,
+      :math:`D_\theta = A^2\eta C/2`:
+      :math:`\langle\theta^2\rangle = \frac{A\eta C}{2h}\left(e^{2Aht} - 1\right)`
+      (SGD: :math:`\frac{\eta}{2B}(e^{2ht}-1)`; Adam: :math:`\frac{\eta}{2\sqrt{Bh}}(e^{2\sqrt{Bh}t}-1)`, THEORY §4);
+    - inertial: :func:`inertial_covariance` with :math:`M = \eta/(\beta_3P)`, :math:`\gamma = (1-\beta_1)/\eta`,
+      :math:`D = \eta C/2` (growth rate :func:`inertial_instability_rate`).
+
+    At small :math:`ht` the overdamped MSD is :math:`A\eta C t`: ∝ h for SGD (slow along flat
+    directions), h-independent for Adam (:math:`A C = \sqrt C`, ≈ ηt√(h/B)·√(B/h)).
+    """
+    h = abs(float(curvature))
+    _positive(curvature=h, lr=lr, batch_size=batch_size)
+    if delta < 0:
+        raise InputError(f"delta must be >= 0, got {delta!r}")
+    c = (h + delta if variance is None else variance) / batch_size
+    b1, b3, p = optimizer_heavy_ball(kind, c, **hyperparameters)
+    t = np.asarray(time, dtype=float)
+    if np.any(t < 0):
+        raise InputError("time must be >= 0")
+    if dynamics == "overdamped":
+        a = b3 * p / (1.0 - b1)
+        return a * lr * c / (2 * h) * np.expm1(2 * a * h * t)
+    if dynamics == "inertial":
+        mass, damping = lr / (b3 * p), (1.0 - b1) / lr
+        return np.vectorize(lambda s: inertial_covariance(float(s), -h, mass, damping, lr * c / 2)[0, 0])(t)
+    raise InputError(f"dynamics must be 'overdamped' or 'inertial', got {dynamics!r}")
+
+
+def heavy_ball_saddle_msd(
+    iterations: int,
+    curvature: float,
+    lr: float,
+    variance: float,
+    beta1: float = 0.0,
+    beta3: float = 1.0,
+    preconditioner: float = 1.0,
+    bias_correction: bool = False,
+) -> np.ndarray:
+    r"""Exact :math:`\langle\theta_k^2\rangle`, k = 0 … ``iterations``, of the *discrete* heavy-ball chain at a saddle (:math:`H = -h`), from rest.
+
+    :math:`m_k = \beta_1 m_{k-1} + \beta_3(-h\theta_k + \xi_k)`, :math:`\theta_{k+1} = \theta_k - \eta P c_k m_k`,
+    :math:`\operatorname{Var}\xi = C` (``variance``), with :math:`c_k = 1/(1-\beta_1^k)` when
+    ``bias_correction`` (Adam's and Adai's m̂) and 1 otherwise; β₁, P frozen. The state
+    :math:`u_k = (\theta_k, m_{k-1})` obeys :math:`u_{k+1} = F_k u_k + g_k\xi_k` with
+    :math:`F_k = \begin{pmatrix}1 + \eta P c_k\beta_3 h & -\eta P c_k\beta_1\\ -\beta_3 h & \beta_1\end{pmatrix}`,
+    :math:`g_k = (-\eta P c_k\beta_3, \beta_3)`, so :math:`\Sigma_{k+1} = F_k\Sigma_k F_k^\top + C g_k g_k^\top`.
+    The continuous models (:func:`optimizer_saddle_msd`) are its η → 0 limits without the
+    bias correction, which dominates for k ≲ 1/(1−β₁) (Adai's flat directions: β₁ → 1 − 10⁻³).
+    """
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 0:
+        raise InputError(f"iterations must be an integer >= 0, got {iterations!r}")
+    h = abs(float(curvature))
+    _positive(curvature=h, lr=lr, variance=variance, beta3=beta3, preconditioner=preconditioner)
+    if not 0 <= beta1 < 1:
+        raise InputError(f"beta1 must lie in [0, 1), got {beta1!r}")
+    sigma = np.zeros((2, 2))
+    out = np.zeros(iterations + 1)
+    for k in range(1, iterations + 1):
+        step = lr * preconditioner * (1.0 / (1.0 - beta1**k) if bias_correction and beta1 > 0 else 1.0)
+        f = np.array([[1 + step * beta3 * h, -step * beta1], [-beta3 * h, beta1]])
+        g = np.array([-step * beta3, beta3])
+        sigma = f @ sigma @ f.T + variance * np.outer(g, g)
+        out[k] = sigma[0, 0]
+    return out
