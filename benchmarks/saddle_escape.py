@@ -5,12 +5,14 @@ Usage::
     PYTHONPATH=. python benchmarks/saddle_escape.py [--particles 2000] [--figure docs/figures/saddle_escape.png]
 
 Every optimizer starts at rest at the saddle with Hessian noise C = (|H| + δ)/B (δ = 1e-3, B = 1,
-lr = 1e-3, t = 1, i.e. 1000 iterations). SGD, Adam and PyTorch momentum run on L = −h x²/2; Adai
+lr = 1e-3, t = 1, i.e. 1000 iterations). SGD, Adam and EMA momentum (the same chain as PyTorch momentum at lr·(1 − β₁), so its
+effective step matches SGD's) run on L = −h x²/2; Adai
 on L = x²/2 − h y²/2 (with one parameter Adai is EMA momentum; its adaptive inertia needs a second,
 stable direction: β₁ of the flat unstable direction is 1 − β₀·2(h+δ)/(1+h+2δ), near its cap
 1 − 10⁻³ when h ≪ 1). Lines: the closed forms of fpsolver.theory (``optimizer_saddle_msd``:
 overdamped for SGD, inertial with P frozen at the saddle for Adam and momentum, inertial with
-Adai's β₁ for Adai). Markers: the simulator (the real update rules, 95 % intervals smaller than
+Adai's β₁ for Adai; dashed: the exact discrete Adai chain with β₁ frozen, bias correction
+included, ``theory.heavy_ball_saddle_msd``). Markers: the simulator (the real update rules, 95 % intervals smaller than
 the markers) and, for SGD and Adam at h ≤ 1, the overdamped PDE evolved from a narrow Gaussian
 (its initial spread's deterministic growth σ₀² e^{2λt} subtracted). Prints the table.
 """
@@ -29,7 +31,7 @@ from fpsolver.optimizers import SGD, Adai, Adam, Momentum
 from fpsolver.simulate import saddle_msd
 
 LR, BATCH, DELTA, T_END = 1e-3, 1, 1e-3, 1.0
-CURVATURES = [float(h) for h in np.logspace(-2, 1, 7)]
+CURVATURES = [float(h) for h in np.logspace(-2, 0.5, 6)]
 NOISE = HessianNoise(DELTA)
 
 
@@ -40,10 +42,18 @@ def closed_form(label: str, h: float) -> float:
     if label == "adam":
         return float(theory.optimizer_saddle_msd("adam", T_END, -h, LR, BATCH, delta=DELTA, dynamics="inertial"))
     if label == "momentum":
-        return float(theory.optimizer_saddle_msd("momentum", T_END, -h, LR, BATCH, delta=DELTA, dynamics="inertial"))
+        return float(theory.optimizer_saddle_msd("momentum", T_END, -h, LR, BATCH, delta=DELTA, dynamics="inertial", form="ema"))
     vhat = np.array([1.0 + DELTA, h + DELTA]) / BATCH
     beta1 = float(Adai(LR, BATCH).inertia(vhat[:, None])[1, 0])
     return float(theory.inertial_covariance(T_END, -h, LR / (1 - beta1), (1 - beta1) / LR, LR * vhat[1] / 2)[0, 0])
+
+
+def adai_discrete(h: float) -> float:
+    """The exact discrete Adai chain with β₁ frozen at its saddle value, bias correction included."""
+    vhat = np.array([1.0 + DELTA, h + DELTA]) / BATCH
+    beta1 = float(Adai(LR, BATCH).inertia(vhat[:, None])[1, 0])
+    steps = int(round(T_END / LR))
+    return float(theory.heavy_ball_saddle_msd(steps, -h, LR, vhat[1], beta1, 1 - beta1, 1.0, bias_correction=True)[-1])
 
 
 def simulated(label: str, h: float, particles: int, seed: int) -> float:
@@ -52,7 +62,7 @@ def simulated(label: str, h: float, particles: int, seed: int) -> float:
         land = fp.Landscape.from_expression(f"x**2/2 - {h!r}*y**2/2")
         ds = saddle_msd(Adai(LR, BATCH), land, [0.0, 0.0], noise=NOISE, particles=particles, iterations=iterations, seed=seed)
         return float(ds.msd.isel(iteration=-1).sel(parameter="y"))
-    opt = {"sgd": SGD(LR, BATCH), "adam": Adam(LR, BATCH), "momentum": Momentum(LR, BATCH)}[label]
+    opt = {"sgd": SGD(LR, BATCH), "adam": Adam(LR, BATCH), "momentum": Momentum(LR, BATCH, form="ema")}[label]
     ds = saddle_msd(opt, fp.Landscape.from_expression(f"-{h!r}*x**2/2"), [0.0], noise=NOISE, particles=particles, iterations=iterations, seed=seed)
     return float(ds.msd.isel(iteration=-1, parameter=0))
 
@@ -85,7 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     labels = ["sgd", "adam", "momentum", "adai"]
     rows = {}
-    print(f"{'optimizer':<10}{'h':>8}{'closed form':>14}{'simulator':>14}{'PDE':>14}{'sim s':>7}")
+    print(f"{'optimizer':<10}{'h':>8}{'closed form':>14}{'simulator':>14}{'PDE':>14}{'discrete':>14}{'sim s':>7}")
     for label in labels:
         for h in CURVATURES:
             t0 = time.perf_counter()
@@ -94,19 +104,22 @@ def main() -> None:
             exact = closed_form(label, h)
             ref = pde(label, h) if label in ("sgd", "adam") and h <= 1.0 else np.nan
             rows[label, h] = (exact, sim, ref)
-            print(f"{label:<10}{h:>8.3g}{exact:>14.5g}{sim:>14.5g}{ref:>14.5g}{t1 - t0:>7.1f}", flush=True)
+            discrete = adai_discrete(h) if label == "adai" else np.nan
+            print(f"{label:<10}{h:>8.3g}{exact:>14.5g}{sim:>14.5g}{ref:>14.5g}{discrete:>14.5g}{t1 - t0:>7.1f}", flush=True)
     if args.figure:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fine = np.logspace(-2, 1, 61)
+        fine = np.logspace(-2, 0.5, 51)
         fig, ax = plt.subplots(figsize=(6.4, 4.6))
-        names = {"sgd": "SGD", "adam": "Adam (β₁ = 0.9)", "momentum": "Momentum (PyTorch, β₁ = 0.9)", "adai": "Adai (2-D, flat direction)"}
+        names = {"sgd": "SGD", "adam": "Adam (β₁ = 0.9)", "momentum": "Momentum (EMA β₁ = 0.9 ≡ PyTorch at lr·(1−β₁))", "adai": "Adai (2-D, flat direction)"}
         for label, colour in zip(labels, ["C0", "C1", "C2", "C3"]):
             ax.plot(fine, [closed_form(label, h) for h in fine], color=colour, label=names[label])
             ax.plot(CURVATURES, [rows[label, h][1] for h in CURVATURES], "o", color=colour, mfc="none")
+            if label == "adai":
+                ax.plot(fine, [adai_discrete(h) for h in fine], "--", color=colour, label="Adai, discrete chain, β₁ frozen")
             pde_points = [(h, rows[label, h][2]) for h in CURVATURES if np.isfinite(rows[label, h][2])]
             if pde_points:
                 ax.plot(*zip(*pde_points), "x", color=colour, ms=8)
