@@ -158,7 +158,7 @@ def escape_case(
     model = optimizer.model(landscape, noise, dynamics=dynamics, convention=convention, freeze_at=freeze_at)
     x_axis = (-2.0 * width, 1.1 * width, int(round(3.1 * _CELLS_X)))
     if dynamics == "inertial":
-        b1, b3, p = (float(np.ravel(c)[0]) for c in optimizer._coefficients(landscape, noise, minimum, None if freeze_at is None else np.array(freeze_at)))
+        b1, b3, p = (float(np.ravel(c)[0]) for c in optimizer.heavy_ball(landscape, noise, minimum))  # at the minimum (= freeze_at)
         mass, damping = optimizer.lr / (b3 * p), (1.0 - b1) / optimizer.lr
         xs = {"x": np.linspace(-1.5 * width, width, 201)}
         diffusion = 0.5 * optimizer.lr * np.einsum("ii...->i...", noise.covariance(landscape, xs, 1))[0]

@@ -52,6 +52,7 @@ def test_discrete_heavy_ball_recursion_is_exact_for_sgd_and_tends_to_the_inertia
     assert errors[1] < errors[0] / 8
 
 
+@pytest.mark.slow
 def test_simulated_momentum_follows_the_exact_discrete_chain_at_a_saddle():
     """The simulator runs exactly that chain (C = (h + delta)/B is constant on a quadratic saddle): 20000
     particles, relative standard error of an MSD sqrt(2/N) = 1 %; tolerance 4 %."""

@@ -57,9 +57,9 @@ ESCAPES = [
     ("momentum", "momentum", "inertial", {}, 0.04, 6000, 0.01, 2, _heavier),
     ("momentum-ema", "momentum", "inertial", {"form": "ema"}, 0.04, 6000, 0.01, 3, _heavier),
     ("adai", "adai", "inertial", {}, 0.04, 6000, 0.01, 4, _heavier),
-    ("adam", "adam", "inertial", {}, 0.02, 4000, 0.02, 5, _overdamped),
-    ("sadam", "sadam", "inertial", {}, 0.02, 4000, 0.02, 6, _overdamped),
-    ("adamomentum", "adamomentum", "inertial", {}, 0.02, 4000, 0.02, 7, _overdamped),
+    ("adam", "adam", "inertial", {}, 0.02, 5000, 0.02, 5, _overdamped),
+    ("sadam", "sadam", "inertial", {}, 0.02, 5000, 0.02, 6, _overdamped),
+    ("adamomentum", "adamomentum", "inertial", {}, 0.02, 5000, 0.02, 7, _overdamped),
 ]
 
 
@@ -70,7 +70,7 @@ def test_simulated_escape_time_agrees_with_the_pde_and_excludes_a_wrong_model(la
     ds = compare_escape(case, particles=particles, seed=seed)
     low, high = float(ds.ci_low), float(ds.ci_high)
     tau = float(ds.pde)
-    assert float(ds.half_width) < 0.03
+    assert float(ds.half_width) < 0.035
     assert low - slack * tau < tau < high + slack * tau, ds
     other = wrong(case)
     assert not low - slack * tau < other < high + slack * tau, (other, ds)
@@ -104,7 +104,7 @@ def test_simulated_stationary_variances_against_the_phase_space_pde(label, optim
     noise = HessianNoise(1e-3)
     model = optimizer.model(land, noise, dynamics="inertial", freeze_at=freeze)
     eta = optimizer.lr
-    b1, b3, p = (float(np.ravel(c)[0]) for c in optimizer._coefficients(land, noise, {"x": np.zeros(1)}, None if freeze is None else np.array(freeze)))
+    b1, b3, p = (float(np.ravel(c)[0]) for c in optimizer.heavy_ball(land, noise, {"x": np.zeros(1)}))  # at the minimum (= freeze_at)
     var_x = eta * b3 * p / (1 - b1) * (1 + 1e-3) / 2  # T/H
     var_r = var_x * b3 * p / eta  # T/M, M = eta/(b3 P)
     grid = fp.Grid.uniform(x=(-7 * np.sqrt(var_x), 7 * np.sqrt(var_x), 120), r=(-8 * np.sqrt(var_r), 8 * np.sqrt(var_r), 80))
