@@ -75,8 +75,10 @@ class EscapeCase:
         Left minimum and the escape region ``x >= w``.
     step
         ε = η A_a H_a.
-    convention, dynamics
-        How the model was built.
+    convention, dynamics, frozen
+        How the model was built (``frozen``: adaptive coefficients at the minimum).
+    extra
+        The inertial model's ``mass`` and ``damping`` at the minimum.
     """
 
     optimizer: Optimizer
@@ -89,17 +91,13 @@ class EscapeCase:
     step: float
     dynamics: str
     convention: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    frozen: bool
+    extra: dict[str, float] = field(default_factory=dict)
 
     @property
     def width(self) -> float:
         """w: the minima are at ±w, the barrier at 0."""
         return -self.start[0]
-
-    @property
-    def frozen(self) -> bool:
-        """True when the adaptive coefficients are frozen at the minimum."""
-        return self.extra.get("frozen", True)
 
 
 def _well(step: float) -> tuple[Landscape, float]:
@@ -107,9 +105,10 @@ def _well(step: float) -> tuple[Landscape, float]:
     return Landscape.double_well(height=9.0 * step / 8.0, width=width), width
 
 
-def _noise_for(optimizer: type[Optimizer], sigma: float, white: bool | None) -> NoiseModel:
+def _noise_for(optimizer: Optimizer, sigma: float, white: bool | None) -> NoiseModel:
+    """White noise where the mobility depends on v̂ (Adam-like), Hessian noise otherwise, unless ``white`` says."""
     if white is None:
-        white = optimizer.adaptive and optimizer.name not in ("adai", "adaiw")
+        white = optimizer.adaptive_mobility
     return WhiteNoise(sigma) if white else HessianNoise(NOISE_DELTA)
 
 
@@ -124,7 +123,7 @@ def escape_case(
     white: bool | None = None,
     **hyperparameters: Any,
 ) -> EscapeCase:
-    r"""The escape problem of optimizer ``kind`` at effective step ε = ``step`` (B = 1).
+    r"""The escape problem of optimizer ``kind`` at effective step ε = ``step``.
 
     Parameters
     ----------
@@ -149,9 +148,9 @@ def escape_case(
         raise InputError(f"escape_case: the effective step must lie in (0, 0.2], got {step!r}")
     cls = OPTIMIZERS[kind]
     landscape, width = _well(step)
-    noise = _noise_for(cls, sigma, white)
     minimum = {"x": np.array([-width])}
     probe = cls(1.0, batch_size, **hyperparameters)
+    noise = _noise_for(probe, sigma, white)
     mobility = float(probe.mobility(landscape, noise, minimum)[0, 0])
     optimizer = cls(step / mobility, batch_size, **hyperparameters)
     freeze_at = [-width] if freeze and cls.adaptive else None
@@ -169,7 +168,7 @@ def escape_case(
     else:
         grid = Grid.uniform(x=x_axis)
         extra = {}
-    return EscapeCase(optimizer, landscape, noise, model, grid, [-width], f"x >= {width!r}", float(step), dynamics, convention, extra)
+    return EscapeCase(optimizer, landscape, noise, model, grid, [-width], f"x >= {width!r}", float(step), dynamics, convention, freeze, extra)
 
 
 def exact_exponent(case: EscapeCase) -> float:

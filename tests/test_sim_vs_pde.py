@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import fpsolver as fp
+from fpsolver.errors import InputError
 from fpsolver.models import Inertial
 from fpsolver.noise import HessianNoise
 from fpsolver.optimizers import Adai, Adam, Momentum
@@ -128,3 +129,12 @@ def test_simulated_stationary_variances_against_the_phase_space_pde(label, optim
         mean, half = per.mean(), 1.96 * per.std(ddof=1) / np.sqrt(per.size)
         assert half < 0.03 * mean
         assert mean - half - 0.025 * mean < factor * pde < mean + half + 0.025 * mean, (label, mean, half, pde, factor)
+
+
+@pytest.mark.parametrize(
+    "kind, step, message",
+    [("samsgrad", 0.01, "optimizer kind"), ("gd_noise", 0.01, "optimizer kind"), ("lion", 0.01, "optimizer kind"), ("sgd", 0.0, "effective step"), ("sgd", 0.5, "effective step")],
+)
+def test_escape_case_refuses_what_it_cannot_build(kind, step, message):
+    with pytest.raises(InputError, match=message):
+        escape_case(kind, step)
