@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.linalg import expm
 
 import fpsolver as fp
 from fpsolver import theory
@@ -61,3 +62,27 @@ def test_simulated_momentum_follows_the_exact_discrete_chain_at_a_saddle():
     sim = saddle_msd(Momentum(eta, 1), land, [0.0], noise=HessianNoise(delta), particles=20000, iterations=200, seed=4).msd.values[:, 0]
     exact = theory.heavy_ball_saddle_msd(200, -h, eta, h + delta, beta1=0.9)
     np.testing.assert_allclose(sim[[50, 100, 200]], exact[[50, 100, 200]], rtol=0.04)
+
+
+@pytest.mark.slow
+def test_phase_space_pde_at_a_saddle_follows_the_inertial_covariance():
+    """EMA momentum (lr 0.05: M = 0.5, gamma = 2) at the saddle of −x²/2, from a Gaussian (σ = 0.05 in x and r):
+    the PDE's covariance is e^{At} Σ₀ e^{Aᵀt} + the noise part (theory.inertial_covariance), A = [[0, 1], [h/M, −γ]].
+    Measured relative errors of Var θ: 6e-4 on 150 × 90 cells, 8e-5 on 300 × 180 (third order); tolerance 2e-3."""
+    eta, h, delta = 0.05, 1.0, 1e-3
+    model = Momentum(eta, 1, form="ema").model(fp.Landscape.from_expression(f"-{h}*x**2/2"), HessianNoise(delta), dynamics="inertial")
+    mass, damping, diffusion = eta / 0.1, 0.1 / eta, eta / 2 * (h + delta)
+    grid = fp.Grid.uniform(x=(-1.5, 1.5, 150), r=(-1.5, 1.5, 90))
+    out = fp.FokkerPlanck(model, grid).evolve(fp.gaussian(grid, [0.0, 0.0], [0.05, 0.05]), t_end=1.0, dt=0.005, save_every=0.5)
+    x, r = grid.mesh()
+
+    def covariance(i: int) -> np.ndarray:
+        p = out["p"].isel(time=i).values * grid.cell_volumes
+        p = p / p.sum()
+        return np.array([[np.sum(p * x * x), np.sum(p * x * r)], [np.sum(p * x * r), np.sum(p * r * r)]])
+
+    drift = np.array([[0.0, 1.0], [h / mass, -damping]])
+    for i, t in ((1, 0.5), (2, 1.0)):
+        flow = expm(drift * t)
+        exact = flow @ covariance(0) @ flow.T + theory.inertial_covariance(t, -h, mass, damping, diffusion)
+        np.testing.assert_allclose(np.diag(covariance(i)), np.diag(exact), rtol=2e-3)
