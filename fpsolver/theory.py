@@ -15,7 +15,8 @@ function                       formula
 :func:`mfpt_1d`                exact 1-D MFPT by quadrature, in log space (any convention)
 :func:`langer_inertial`        :math:`k = \frac{\lambda_+}{2\pi}\sqrt{\det H_a/|\det H_b|}\,e^{-\Delta U/T}`, :math:`\det(M\lambda^2 + \gamma M\lambda + H_b) = 0`
 :func:`barrier_action`         :math:`S_b = \oint\sqrt{2M(E_b - U)}\,dx` of the barrier-energy orbit (1-D)
-``optimizer_*``, ``saddle_*``  per-optimizer temperatures, variances, saddle MSD, escape exponents and times (§3–§5)
+``optimizer_*``, ``saddle_*``  per-optimizer temperatures, variances, saddle MSD, escape exponents and times with prefactors (§3–§5)
+``heavy_ball_*``, ``adam_*``   the exact discrete heavy-ball chain at a saddle; Adam's bounded-update region and step bound
 =============================  ==================================================================
 """
 
