@@ -121,14 +121,17 @@ def test_adam_update_is_bounded_by_the_cauchy_schwarz_value_which_the_worst_grad
 @pytest.mark.slow
 def test_inertial_escape_time_over_phase_space_pde_tends_to_one():
     """PyTorch momentum in phase space with white noise (uniform T, Langer's formula) on the validation
-    double well at eps = 0.01, ΔL/T = 3.52, 7.03, 14.06 (sigma = 0.8/sqrt(k)): PDE/theory = 1.157, 1.062,
-    1.027 (measured); required 0 < ratio − 1 < 0.2 and (ratio − 1)·ΔL/T within [0.3, 0.6] (O(T/ΔL)).
-    The phase-space grid's error (620 × 100) is ~0.2 %, far below the gaps."""
-    for k in (1, 2, 4):
+    double well at eps = 0.01, ΔL/T = 3.52 and 7.03 (sigma = 0.8/sqrt(k)): PDE/theory = 1.157, 1.062
+    (measured; 1.027 at 14.06, where the phase-space MFPT warns that ~5 digits are left); required:
+    0 < ratio − 1 < 0.2, falling, and (ratio − 1)·ΔL/T within [0.3, 0.6] (O(T/ΔL)). The phase-space
+    grid's error (620 × 100) is ~0.2 %, far below the gaps."""
+    gaps = []
+    for k in (1, 2):
         case = escape_case("momentum", 0.01, "inertial", sigma=0.8 / np.sqrt(k), white=True)
         tau = float(FokkerPlanck(case.model, case.grid).mfpt(start=case.start + [0.0], target=case.target))
-        gap = tau / theory_escape_time(case) - 1
-        assert 0 < gap < 0.2 and 0.3 < gap * exact_exponent(case) < 0.6, (k, gap)
+        gaps.append(tau / theory_escape_time(case) - 1)
+        assert 0 < gaps[-1] < 0.2 and 0.3 < gaps[-1] * exact_exponent(case) < 0.6, (k, gaps)
+    assert gaps[1] < gaps[0]
 
 
 def test_adam_escape_time_with_the_local_preconditioner_over_pde_tends_to_one():
