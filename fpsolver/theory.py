@@ -15,13 +15,15 @@ function                       formula
 :func:`mfpt_1d`                exact 1-D MFPT by quadrature, in log space (any convention)
 :func:`langer_inertial`        :math:`k = \frac{\lambda_+}{2\pi}\sqrt{\det H_a/|\det H_b|}\,e^{-\Delta U/T}`, :math:`\det(M\lambda^2 + \gamma M\lambda + H_b) = 0`
 :func:`barrier_action`         :math:`S_b = \oint\sqrt{2M(E_b - U)}\,dx` of the barrier-energy orbit (1-D)
-``optimizer_*``, ``saddle_*``  per-optimizer temperatures, variances, saddle MSD, escape exponents (§3–§5)
+``optimizer_*``, ``saddle_*``  per-optimizer temperatures, variances, saddle MSD, escape exponents and times with prefactors (§3–§5)
+``heavy_ball_*``, ``adam_*``   the exact discrete heavy-ball chain at a saddle; Adam's bounded-update region and step bound
 =============================  ==================================================================
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.integrate as si
@@ -51,6 +53,11 @@ __all__ = [
     "inertial_instability_rate",
     "heavy_ball_saddle_growth_rate",
     "optimizer_escape_exponent",
+    "adam_update_bound",
+    "optimizer_heavy_ball",
+    "optimizer_escape_time",
+    "optimizer_saddle_msd",
+    "heavy_ball_saddle_msd",
 ]
 
 
@@ -479,3 +486,265 @@ def optimizer_escape_exponent(
     if not 0 <= s <= 1:
         raise InputError(f"the share s must lie in [0, 1], got {s}")
     return float(formula(barrier, curvature_min, h_b, s, lr, batch_size, **hyperparameters))
+
+
+def adam_update_bound(beta1: float, beta2: float, step: int | None = None) -> float:
+    r"""Largest possible Adam step per coordinate, in units of η (ε = 0), at iteration ``step`` or as k → ∞:
+
+    .. math::
+
+        \sup_g \left|\frac{\hat m_k}{\sqrt{\hat v_k}}\right| =
+        \frac{(1-\beta_1)\sqrt{1-\beta_2^k}}{(1-\beta_1^k)\sqrt{1-\beta_2}}
+        \sqrt{\frac{1-\rho^k}{1-\rho}},\quad \rho = \beta_1^2/\beta_2
+        \;\xrightarrow{k\to\infty}\; \frac{1-\beta_1}{\sqrt{(1-\beta_2)(1-\rho)}}\quad(\rho < 1),
+
+    by Cauchy–Schwarz on :math:`m_k = (1-\beta_1)\sum_{i<k} \beta_1^i g_{k-i}` against
+    :math:`v_k = (1-\beta_2)\sum_{i<k}\beta_2^i g_{k-i}^2`, with equality for
+    :math:`g_{k-i}\propto(\beta_1/\beta_2)^i`. As k → ∞ it is infinite outside Gould & Tanaka's
+    bounded-update region ρ < 1 (:func:`adam_bounded_update`). The defaults (0.9, 0.999) give
+    7.27: an Adam step never exceeds 7.27 η per coordinate, whatever the gradients.
+    """
+    for name, value in (("beta1", beta1), ("beta2", beta2)):
+        if not 0 <= value < 1:
+            raise InputError(f"{name} must lie in [0, 1), got {value!r}")
+    rho = beta1**2 / beta2 if beta2 > 0 else np.inf
+    if step is None:
+        return float((1 - beta1) / np.sqrt((1 - beta2) * (1 - rho))) if rho < 1 else float("inf")
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise InputError(f"step must be an integer >= 1, got {step!r}")
+    geometric = float(step) if rho == 1 else (1 - rho**step) / (1 - rho)
+    return float((1 - beta1) * np.sqrt(1 - beta2**step) / ((1 - beta1**step) * np.sqrt(1 - beta2)) * np.sqrt(geometric))
+
+
+# Escape times with prefactors ---------------------------------------------------------------
+def _softplus_value(x: float, sharpness: float) -> float:
+    return float(np.logaddexp(0.0, sharpness * x) / sharpness)
+
+
+# Heavy-ball coefficients (β₁, β₃, P) along the escape direction at a critical point, where
+# ∇L = 0 and the frozen v̂ is the minibatch variance C (THEORY §3), as functions of
+# (C, hyperparameters). They repeat fpsolver.optimizers' maps at ∇L = 0 (tests compare them).
+def _adai_inertia(beta0: float = 0.1, eps: float = 1e-3, **_: Any) -> float:
+    return float(np.clip(1.0 - beta0, 0.0, 1.0 - eps))  # along one direction v̂/v̄ = 1
+
+
+_HEAVY_BALL: dict[str, Callable[..., tuple[float, float, float]]] = {
+    "sgd": lambda c, **_: (0.0, 1.0, 1.0),
+    "momentum": lambda c, beta1=0.9, form="pytorch", **_: (beta1, 1.0 if form == "pytorch" else 1.0 - beta1, 1.0),
+    "adam": lambda c, beta1=0.9, eps=1e-8, **_: (beta1, 1.0 - beta1, 1.0 / (np.sqrt(c) + eps)),
+    "adai": lambda c, **hyper: (_adai_inertia(**hyper), 1.0 - _adai_inertia(**hyper), 1.0),
+    "sadam": lambda c, beta1=0.9, softplus=50.0, **_: (beta1, 1.0 - beta1, 1.0 / _softplus_value(np.sqrt(c), softplus)),
+    "adamomentum": lambda c, beta1=0.9, beta2=0.999, eps=1e-8, **_: (
+        beta1,
+        1.0 - beta1,
+        1.0 / np.sqrt((1.0 - beta1) / (1.0 + beta1) * c + eps / (1.0 - beta2)),
+    ),
+}
+_HEAVY_BALL["adamw"] = _HEAVY_BALL["adam"]
+_HEAVY_BALL["adaiw"] = _HEAVY_BALL["adai"]
+_ADAPTIVE = {"adam", "adamw", "sadam", "adamomentum"}
+
+
+def optimizer_heavy_ball(kind: str, variance: float, **hyperparameters: Any) -> tuple[float, float, float]:
+    r"""(β₁, β₃, P) of optimizer ``kind`` at a critical point with minibatch gradient variance ``variance`` = C (THEORY §3).
+
+    The adaptive preconditioners see the frozen :math:`\hat v = C` there (∇L = 0); Adai's β₁
+    is :math:`1-\beta_0` along one direction.
+    """
+    try:
+        formula = _HEAVY_BALL[kind]
+    except KeyError:
+        raise InputError(f"no heavy-ball map for optimizer {kind!r}; known: {', '.join(_HEAVY_BALL)}") from None
+    _positive(variance=variance)
+    b1, b3, p = formula(float(variance), **hyperparameters)
+    return float(b1), float(b3), float(p)
+
+
+def optimizer_escape_time(
+    kind: str,
+    barrier: float,
+    curvature_min: float,
+    curvature_barrier: float,
+    lr: float,
+    batch_size: int,
+    *,
+    delta: float = 0.0,
+    variances: tuple[float, float] | None = None,
+    share: float | None = None,
+    convention: str = "ito",
+    dynamics: str = "overdamped",
+    frozen: bool = True,
+    exponent: float | None = None,
+    **hyperparameters: Any,
+) -> float:
+    r"""Escape time of an optimizer over a barrier, with its prefactor, in SGD time t = kη (divide by η for iterations).
+
+    Along the escape direction e, with per-sample gradient variance :math:`\Sigma` (default
+    Hessian noise, :math:`\Sigma_a = H_a + \delta`, :math:`\Sigma_b = |H_b| + \delta`),
+    :math:`C = \Sigma/B`, the optimizer's heavy-ball coefficients (:func:`optimizer_heavy_ball`)
+    give the overdamped mobility :math:`A = \beta_3 P/(1-\beta_1)` and diffusion
+    :math:`D = A^2\eta C/2` at the minimum (a) and the saddle (b). The 1-D Laplace evaluation
+    of the exact mean first-passage time (THEORY §5) to a point well past the barrier is
+
+    .. math::
+
+        \tau = \frac{2\pi}{\lambda_+}\sqrt{\frac{A_b|H_b|}{A_a H_a}}
+               \left(\frac{D_b}{D_a}\right)^{\kappa - 1/2} e^{\Delta\Phi},\qquad
+        \Delta\Phi = \frac{2\Delta L}{\eta}\left(\frac{s}{A_a C_a} + \frac{1-s}{A_b C_b}\right),
+
+    with κ = 1 (Itô), ½ (Stratonovich), 0 (isothermal). Overdamped (Eyring–Kramers):
+    :math:`\lambda_+ = A_b|H_b|`. Inertial (Langer): :math:`\lambda_+ = -\gamma/2 +
+    \sqrt{\gamma^2/4 + |H_b|/M}`, :math:`M = \eta/(\beta_3 P)`, :math:`\gamma = (1-\beta_1)/\eta`
+    at the saddle, and κ = 1: the Smoluchowski limit of a θ-dependent temperature is Itô's.
+    With :math:`D \propto H` (SGD, δ = 0) this is Xie et al.'s formula with the prefactor
+    :math:`2\pi/H_a` (Itô) or :math:`2\pi/|H_b|` (isothermal).
+
+    The exponent assumes the loss is quadratic on each side: a share s of the barrier is
+    climbed with the minimum's curvature and noise, 1 − s with the saddle's (default
+    :math:`s = |H_b|/(H_a+|H_b|)`, exact for a C¹ piecewise-quadratic loss). For a smooth loss
+    with θ-dependent noise the exact :math:`\Delta\Phi = \int_a^b 2L'/(\eta A C)\,d\theta`
+    differs; pass it as ``exponent``. The relative error of τ is then O(T/ΔL) (measured in
+    docs/optimizers.md).
+
+    Parameters
+    ----------
+    kind
+        Optimizer kind (sgd, momentum, adam, adamw, adai, adaiw, sadam, adamomentum).
+    barrier, curvature_min, curvature_barrier
+        ΔL > 0, :math:`H_a > 0`, :math:`H_b` (its sign is ignored).
+    lr, batch_size
+        η, B.
+    delta, variances
+        Hessian-noise regularisation δ, or the per-sample variances :math:`(\Sigma_a, \Sigma_b)`
+        themselves (e.g. white noise: :math:`(\sigma^2, \sigma^2)`).
+    share
+        s ∈ [0, 1].
+    convention
+        Of the overdamped model (``ito``, ``stratonovich``, ``isothermal``); inertial: ``ito`` only.
+    dynamics
+        ``overdamped`` or ``inertial``.
+    frozen
+        Adaptive preconditioner frozen at its value at the minimum (default; v's memory
+        1/(1−β₂) outlasts the barrier crossing), or taken at the local v̂ (the adiabatic
+        limit, as in the Adai paper's Adam exponent). Inertial needs ``frozen``.
+    exponent
+        ΔΦ, overriding the piecewise-quadratic value.
+    hyperparameters
+        β₁, form, eps, β₀, β₂, softplus as the optimizer takes them.
+    """
+    if convention not in CONVENTIONS:
+        raise InputError(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
+    if dynamics not in ("overdamped", "inertial"):
+        raise InputError(f"dynamics must be 'overdamped' or 'inertial', got {dynamics!r}")
+    if dynamics == "inertial" and convention != "ito":
+        raise InputError("the phase-space model has no convention choice; its overdamped limit is Itô's: use convention='ito'")
+    if dynamics == "inertial" and not frozen and kind in _ADAPTIVE:
+        raise InputError("an inertial escape time needs a constant mass: use frozen=True for adaptive optimizers")
+    _positive(barrier=barrier, curvature_min=curvature_min, lr=lr, batch_size=batch_size)
+    h_a, h_b = float(curvature_min), abs(float(curvature_barrier))
+    _positive(curvature_barrier=h_b)
+    if delta < 0:
+        raise InputError(f"delta must be >= 0, got {delta!r}")
+    sigma_a, sigma_b = (h_a + delta, h_b + delta) if variances is None else variances
+    _positive(variances=np.array([sigma_a, sigma_b]))
+    c_a, c_b = sigma_a / batch_size, sigma_b / batch_size
+    s = h_b / (h_a + h_b) if share is None else share
+    if not 0 <= s <= 1:
+        raise InputError(f"the share s must lie in [0, 1], got {s}")
+    at_min = optimizer_heavy_ball(kind, c_a, **hyperparameters)
+    at_saddle = at_min if frozen else optimizer_heavy_ball(kind, c_b, **hyperparameters)
+    mobility = [b3 * p / (1.0 - b1) for b1, b3, p in (at_min, at_saddle)]
+    diffusion = [a * a * lr * c / 2 for a, c in zip(mobility, (c_a, c_b))]
+    if exponent is None:
+        exponent = 2 * barrier / lr * (s / (mobility[0] * c_a) + (1 - s) / (mobility[1] * c_b))
+    if dynamics == "overdamped":
+        growth = mobility[1] * h_b
+    else:
+        b1, b3, p = at_saddle
+        growth = inertial_instability_rate(-h_b, lr / (b3 * p), (1.0 - b1) / lr)
+    kappa = CONVENTIONS[convention]
+    prefactor = 2 * np.pi / growth * np.sqrt(mobility[1] * h_b / (mobility[0] * h_a)) * (diffusion[1] / diffusion[0]) ** (kappa - 0.5)
+    return float(prefactor * np.exp(exponent))
+
+
+def optimizer_saddle_msd(
+    kind: str,
+    time: np.ndarray | float,
+    curvature: float,
+    lr: float,
+    batch_size: int,
+    *,
+    delta: float = 0.0,
+    variance: float | None = None,
+    dynamics: str = "overdamped",
+    **hyperparameters: Any,
+) -> np.ndarray:
+    r"""Mean squared displacement :math:`\langle\theta^2(t)\rangle` along a saddle's unstable direction (:math:`H = -h`), from rest at the saddle.
+
+    The linearised model with the optimizer's coefficients at the saddle (:func:`optimizer_heavy_ball`
+    with :math:`C = (h+\delta)/B`, or ``variance``/B; adaptive P frozen at :math:`\hat v = C`), in SGD time:
+
+    - overdamped, :math:`d\theta = Ah\theta\,dt + \sqrt{2D_\theta}\,dW`, :math:`A = \beta_3P/(1-\beta_1)`,
+      :math:`D_\theta = A^2\eta C/2`:
+      :math:`\langle\theta^2\rangle = \frac{A\eta C}{2h}\left(e^{2Aht} - 1\right)`
+      (SGD: :math:`\frac{\eta}{2B}(e^{2ht}-1)`; Adam: :math:`\frac{\eta}{2\sqrt{Bh}}(e^{2\sqrt{Bh}t}-1)`, THEORY §4);
+    - inertial: :func:`inertial_covariance` with :math:`M = \eta/(\beta_3P)`, :math:`\gamma = (1-\beta_1)/\eta`,
+      :math:`D = \eta C/2` (growth rate :func:`inertial_instability_rate`).
+
+    At small :math:`ht` the overdamped MSD is :math:`A\eta C t`: ∝ h for SGD (slow along flat
+    directions), h-independent for Adam (:math:`A C = \sqrt C`, ≈ ηt√(h/B)·√(B/h)).
+    """
+    h = abs(float(curvature))
+    _positive(curvature=h, lr=lr, batch_size=batch_size)
+    if delta < 0:
+        raise InputError(f"delta must be >= 0, got {delta!r}")
+    c = (h + delta if variance is None else variance) / batch_size
+    b1, b3, p = optimizer_heavy_ball(kind, c, **hyperparameters)
+    t = np.asarray(time, dtype=float)
+    if np.any(t < 0):
+        raise InputError("time must be >= 0")
+    if dynamics == "overdamped":
+        a = b3 * p / (1.0 - b1)
+        return a * lr * c / (2 * h) * np.expm1(2 * a * h * t)
+    if dynamics == "inertial":
+        mass, damping = lr / (b3 * p), (1.0 - b1) / lr
+        return np.vectorize(lambda s: inertial_covariance(float(s), -h, mass, damping, lr * c / 2)[0, 0])(t)
+    raise InputError(f"dynamics must be 'overdamped' or 'inertial', got {dynamics!r}")
+
+
+def heavy_ball_saddle_msd(
+    iterations: int,
+    curvature: float,
+    lr: float,
+    variance: float,
+    beta1: float = 0.0,
+    beta3: float = 1.0,
+    preconditioner: float = 1.0,
+    bias_correction: bool = False,
+) -> np.ndarray:
+    r"""Exact :math:`\langle\theta_k^2\rangle`, k = 0 … ``iterations``, of the *discrete* heavy-ball chain at a saddle (:math:`H = -h`), from rest.
+
+    :math:`m_k = \beta_1 m_{k-1} + \beta_3(-h\theta_k + \xi_k)`, :math:`\theta_{k+1} = \theta_k - \eta P c_k m_k`,
+    :math:`\operatorname{Var}\xi = C` (``variance``), with :math:`c_k = 1/(1-\beta_1^k)` when
+    ``bias_correction`` (Adam's and Adai's m̂) and 1 otherwise; β₁, P frozen. The state
+    :math:`u_k = (\theta_k, m_{k-1})` obeys :math:`u_{k+1} = F_k u_k + g_k\xi_k` with
+    :math:`F_k = \begin{pmatrix}1 + \eta P c_k\beta_3 h & -\eta P c_k\beta_1\\ -\beta_3 h & \beta_1\end{pmatrix}`,
+    :math:`g_k = (-\eta P c_k\beta_3, \beta_3)`, so :math:`\Sigma_{k+1} = F_k\Sigma_k F_k^\top + C g_k g_k^\top`.
+    The continuous models (:func:`optimizer_saddle_msd`) are its η → 0 limits without the
+    bias correction, which dominates for k ≲ 1/(1−β₁) (Adai's flat directions: β₁ → 1 − 10⁻³).
+    """
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 0:
+        raise InputError(f"iterations must be an integer >= 0, got {iterations!r}")
+    h = abs(float(curvature))
+    _positive(curvature=h, lr=lr, variance=variance, beta3=beta3, preconditioner=preconditioner)
+    if not 0 <= beta1 < 1:
+        raise InputError(f"beta1 must lie in [0, 1), got {beta1!r}")
+    sigma = np.zeros((2, 2))
+    out = np.zeros(iterations + 1)
+    for k in range(1, iterations + 1):
+        step = lr * preconditioner * (1.0 / (1.0 - beta1**k) if bias_correction and beta1 > 0 else 1.0)
+        f = np.array([[1 + step * beta3 * h, -step * beta1], [-beta3 * h, beta1]])
+        g = np.array([-step * beta3, beta3])
+        sigma = f @ sigma @ f.T + variance * np.outer(g, g)
+        out[k] = sigma[0, 0]
+    return out

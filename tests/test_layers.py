@@ -24,7 +24,7 @@ LAYERS = [
     {"rates", "barrier", "transient"},
     {"escape"},
     {"problem"},
-    {"analysis"},
+    {"analysis", "validation"},
     {"scenario", "io", "plotting", "accessor"},
     {"runner"},
     {"sweeps"},
