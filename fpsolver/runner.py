@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import FPSolverError, ScenarioError, SolverError, SweepError
+from .fields_xr import TIME_UNITS
 from .analysis import sharpness_fits
 from .io import global_attrs, write_dataset
 from .scenario.build import LoadedScenario, Run, build_located
@@ -71,11 +72,13 @@ def _spectrum(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.
 @register_task("mfpt")
 def _mfpt(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.Dataset:
     problem = scenario.problem
-    field = problem.mfpt(target=task.target)
-    part = field.to_dataset()
+    part = problem.mfpt(target=task.target).to_dataset() if task.field else xr.Dataset()
     if task.start is not None:
         value = problem.mfpt(task.start, task.target)
-        part["mfpt_at_start"] = ((), value, {"long_name": f"mean first-passage time from {task.start}", "units": field.attrs["units"]})
+        part["mfpt_at_start"] = ((), value, {"long_name": f"mean first-passage time from {task.start}", "units": TIME_UNITS})
+        step = getattr(problem.model, "iteration_time", None)
+        if step is not None:
+            part["mfpt_at_start_iterations"] = ((), value / step, {"long_name": f"mean first-passage time from {task.start} in optimizer iterations", "units": "1"})
     return part
 
 
@@ -107,6 +110,34 @@ def _simulate(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.
     ds["escaped_fraction"].attrs.update({"long_name": "fraction of particles that escaped", "units": "1"})
     ds.attrs = {f"simulate_{k}": v for k, v in ds.attrs.items()}
     return ds
+
+
+@register_task("escape_theory")
+def _escape_theory(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.Dataset:
+    """Closed-form escape time of the optimizer's model, Kramers(-Langer) with the local temperature."""
+    from .comparison import escape_theory
+
+    ds = escape_theory(scenario.problem, task.start, task.target)
+    ds["dynamics"] = ((), scenario.optimizer.dynamics, {"long_name": "continuous-time model of the optimizer (overdamped or inertial)"})
+    return ds
+
+
+@register_task("stationary_variance")
+def _stationary_variance(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.Dataset:
+    """Variance in the start's well: quasi-stationary PDE density, surviving simulated particles, harmonic theory."""
+    from . import simulate
+    from .comparison import harmonic_variance, well_variance
+
+    run = scenario.optimizer
+    sim = simulate.quasi_stationary_moments(
+        run.optimizer, run.landscape, task.start, task.target, noise=run.noise, particles=task.particles,
+        burn_in=task.burn_in, samples=task.samples, every=task.every, seed=task.seed,
+    )
+    ds = well_variance(scenario.problem, task.target).merge(harmonic_variance(scenario.problem, task.start))
+    ds["well_variance_simulated"] = (("parameter",), sim["variance"].values, {"long_name": "variance of theta in the well (surviving particles, simulator)", "units": "1"})
+    ds["well_variance_simulated_ci"] = (("bound", "parameter"), sim["variance_ci"].values, {"long_name": "confidence interval of the simulated variance", "units": "1"})
+    ds["well_surviving_fraction"] = ((), float(sim["surviving_fraction"]), {"long_name": "fraction of simulated particles still in the well at the last sample", "units": "1"})
+    return ds.assign_coords(bound=["low", "high"])
 
 
 @contextmanager
@@ -255,7 +286,9 @@ def combine_runs(run: Run, results: list[RunResult]) -> xr.Dataset:
     different grids are aligned on the union of their cell centres (NaN elsewhere).
     """
     keys = sweep_keys(run)
-    single = len(keys) == 1 and len({str(v.values[keys[0]]) for v, _ in run.runs}) == len(run.runs)
+    # The first key names the dimension when its values tell the runs apart (then every other key
+    # goes along with it, e.g. a zip of optimizer.kind with per-kind settings).
+    single = len({str(v.values[keys[0]]) for v, _ in run.runs}) == len(run.runs)
     dim = keys[0].split(".")[-1] if single else "run"
     good = [r.dataset for r in results if r.dataset is not None]
     if not good:
@@ -270,8 +303,8 @@ def combine_runs(run: Run, results: list[RunResult]) -> xr.Dataset:
     # centres; grid-shaped variables are NaN where a run has no cell. Rates are unaffected.
     combined = xr.concat(parts, dim=dim, data_vars="all", coords="different", compat="equals", join="outer", combine_attrs="drop_conflicts")
     combined.attrs.update({k: good[0].attrs[k] for k in GLOBAL_KEYS if k in good[0].attrs})
-    for key in keys:
-        name = key.split(".")[-1] if single and dim != "run" else key.replace(".", "_")
+    for i, key in enumerate(keys):
+        name = key.split(".")[-1] if single and dim != "run" and i == 0 else key.replace(".", "_")
         values = [v.values[key] for v, _ in run.runs]
         combined = combined.assign_coords({name: (dim, values, {"long_name": f"swept {key}", "units": "1", "units_note": "as in the scenario"})})
     errors = np.array(["" if r.failure is None else f"{r.failure[0]}: {r.failure[1]}" for r in results], dtype=object)

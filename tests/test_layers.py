@@ -23,7 +23,7 @@ LAYERS = [
     {"rates", "barrier", "transient"},
     {"escape"},
     {"problem"},
-    {"analysis"},
+    {"analysis", "comparison"},
     {"scenario", "io", "plotting", "accessor"},
     {"runner"},
     {"sweeps"},
