@@ -286,9 +286,7 @@ def combine_runs(run: Run, results: list[RunResult]) -> xr.Dataset:
     different grids are aligned on the union of their cell centres (NaN elsewhere).
     """
     keys = sweep_keys(run)
-    # The first key names the dimension when its values tell the runs apart (then every other key
-    # goes along with it, e.g. a zip of optimizer.kind with per-kind settings).
-    single = len({str(v.values[keys[0]]) for v, _ in run.runs}) == len(run.runs)
+    single = len(keys) == 1 and len({str(v.values[keys[0]]) for v, _ in run.runs}) == len(run.runs)
     dim = keys[0].split(".")[-1] if single else "run"
     good = [r.dataset for r in results if r.dataset is not None]
     if not good:
@@ -303,8 +301,8 @@ def combine_runs(run: Run, results: list[RunResult]) -> xr.Dataset:
     # centres; grid-shaped variables are NaN where a run has no cell. Rates are unaffected.
     combined = xr.concat(parts, dim=dim, data_vars="all", coords="different", compat="equals", join="outer", combine_attrs="drop_conflicts")
     combined.attrs.update({k: good[0].attrs[k] for k in GLOBAL_KEYS if k in good[0].attrs})
-    for i, key in enumerate(keys):
-        name = key.split(".")[-1] if single and dim != "run" and i == 0 else key.replace(".", "_")
+    for key in keys:
+        name = key.split(".")[-1] if single and dim != "run" else key.replace(".", "_")
         values = [v.values[key] for v, _ in run.runs]
         combined = combined.assign_coords({name: (dim, values, {"long_name": f"swept {key}", "units": "1", "units_note": "as in the scenario"})})
     errors = np.array(["" if r.failure is None else f"{r.failure[0]}: {r.failure[1]}" for r in results], dtype=object)

@@ -103,13 +103,14 @@ def _optimizers_compare(ds: xr.Dataset) -> None:
     form is within 6 % of the PDE (measured 0.2 %, 4.0 %, 4.5 %, 4.0 %: O(T/dL) at dL/T ~ 2.2-2.4).
     The quasi-stationary variance of the PDE lies inside the simulator's interval for all four; the
     harmonic T/H is 28-35 % below it (the quartic well is anharmonic at this temperature)."""
-    assert list(ds["kind"].values) == ["sgd", "momentum", "adam", "adai"]
+    ds = ds.set_xindex("optimizer_kind")
+    assert list(ds["optimizer_kind"].values) == ["sgd", "momentum", "adam", "adai"]
     assert list(ds["dynamics"].values) == ["overdamped", "inertial", "inertial", "inertial"]
     pde = ds["mfpt_at_start_iterations"]
     low, high = ds["mean_escape_iterations_ci"].sel(bound="low"), ds["mean_escape_iterations_ci"].sel(bound="high")
     inside = ((low < pde) & (pde < high)).values
     assert inside.tolist() == [True, True, False, True], (pde.values, low.values, high.values)
-    gap = 1 - float(ds["mean_escape_iterations"].sel(kind="adam") / pde.sel(kind="adam"))
+    gap = 1 - float(ds["mean_escape_iterations"].sel(optimizer_kind="adam") / pde.sel(optimizer_kind="adam"))
     assert 0.04 < gap < 0.15, gap
     np.testing.assert_allclose(ds["theory_escape_iterations"].values, pde.values, rtol=0.06)
     variance = ds["well_variance_pde"].isel(parameter=0)

@@ -153,7 +153,7 @@ BUNDLED = Path(__file__).parents[1] / "scenarios" / "optimizers_compare.yaml"
 
 def test_reduced_bundled_comparison_mixes_overdamped_and_phase_space_runs(tmp_path):
     """The bundled comparison without the escape simulation, for SGD and Adai (2-4 s): one dataset with
-    the optimizer as its dimension; dynamics auto gives SGD the overdamped model and Adai the phase
+    the optimizers along its run dimension; dynamics auto gives SGD the overdamped model and Adai the phase
     space with an added velocity axis (the position-only start taken at rest). Checked: the closed form
     within 2 % of the PDE for SGD and 6 % for Adai (measured 0.2 % and 4.0 %: O(T/dL) with
     dL/T ~ 2.2), and the PDE's quasi-stationary variance inside the simulator's 95 % interval."""
@@ -167,7 +167,7 @@ def test_reduced_bundled_comparison_mixes_overdamped_and_phase_space_runs(tmp_pa
     adai = run.runs[1][1]
     assert adai.problem.grid.names == ("x", "r_x") and adai.spec.tasks.mfpt.start == [-1.0, 0.0]
     ds = compute_runs(run)
-    assert list(ds["kind"].values) == ["sgd", "adai"] and list(ds["dynamics"].values) == ["overdamped", "inertial"]
+    assert list(ds["optimizer_kind"].values) == ["sgd", "adai"] and list(ds["dynamics"].values) == ["overdamped", "inertial"]
     assert "mfpt" not in ds  # field: false (the runs' grids differ)
     ratio = ds["theory_escape_time"].values / ds["mfpt_at_start"].values
     assert abs(ratio[0] - 1) < 0.02 and abs(ratio[1] - 1) < 0.06, ratio
