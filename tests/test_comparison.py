@@ -17,6 +17,7 @@ from fpsolver.landscapes import library
 from fpsolver.models import VELOCITY_WIDTH
 from fpsolver.noise import HessianNoise
 from fpsolver.optimizers import AUTO_OVERDAMPED_LIMIT, SGD, Adai, Momentum
+from fpsolver.plotting import plot_dataset
 from fpsolver.runner import compute_runs
 from fpsolver.scenario import load_runs, load_scenario
 from fpsolver.simulate import quasi_stationary_moments
@@ -174,6 +175,7 @@ def test_reduced_bundled_comparison_mixes_overdamped_and_phase_space_runs(tmp_pa
     np.testing.assert_allclose(ds["mfpt_at_start_iterations"].values, ds["mfpt_at_start"].values / 0.05, rtol=1e-12)
     low, high = ds["well_variance_simulated_ci"].sel(bound="low"), ds["well_variance_simulated_ci"].sel(bound="high")
     assert np.all((low < ds["well_variance_pde"]) & (ds["well_variance_pde"] < high))
+    assert plot_dataset(ds, tmp_path / "fig.png").stat().st_size > 0  # the comparison panels
 
 
 def test_optimizer_tasks_are_refused_without_an_optimizer_or_in_two_dimensions(tmp_path):
