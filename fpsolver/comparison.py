@@ -127,6 +127,18 @@ def harmonic_variance(problem: FokkerPlanck, start: Sequence[float]) -> xr.Datas
 
     For HessianNoise, :math:`T_a = \eta(H_a + \delta)/(2B)` for SGD and :math:`(\eta/2)\sqrt{(H_a+\delta)/B}`
     for Adam with P frozen at the minimum (THEORY.md §3 with C = (H + δ)/B).
+
+    Parameters
+    ----------
+    problem
+        A 1-D problem, overdamped or its phase space.
+    start
+        A point in the well; Newton's method from it finds the minimum.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``well_variance_theory`` (dim ``parameter``).
     """
     local, _ = _local(problem)
     land = problem.model.landscape
@@ -146,6 +158,15 @@ def harmonic_variance(problem: FokkerPlanck, start: Sequence[float]) -> xr.Datas
 
 def escape_theory(problem: FokkerPlanck, start: Sequence[float], target: str) -> xr.Dataset:
     r"""Closed-form escape time from the start's minimum past the saddle towards ``target`` (1-D; module docstring).
+
+    Parameters
+    ----------
+    problem
+        A 1-D overdamped problem or its phase space (any registered coefficients type).
+    start
+        A point in the basin (positions only); Newton's method from it finds the minimum a.
+    target
+        A region such as ``"x >= 0.4"``; the saddle b is the top between a and its nearest cell.
 
     Returns
     -------
@@ -191,6 +212,13 @@ def well_variance(problem: FokkerPlanck, target: str) -> xr.Dataset:
     The density is the slowest mode of the generator restricted to the cells outside the
     target (positive by Perron–Frobenius); in phase space its position marginal is used.
     Its decay rate is returned too (the escape rate of the quasi-stationary state).
+
+    Parameters
+    ----------
+    problem
+        Any problem (overdamped or phase space, any dimension).
+    target
+        The absorbing region, e.g. ``"x >= 0.4"``.
 
     Returns
     -------
