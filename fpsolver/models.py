@@ -64,6 +64,8 @@ __all__ = [
     "Inertial",
     "InertialCoefficients",
     "VELOCITY_WIDTH",
+    "VELOCITY_OVERFLOW",
+    "VELOCITY_CELLS",
     "CONVENTIONS",
     "Convention",
 ]
@@ -327,6 +329,23 @@ def _sqrtm(mats: np.ndarray) -> np.ndarray:
 #: claims for phase-space rates (1e-3 .. 1e-5 relative), while c = 4 (6e-5) would not be.
 VELOCITY_WIDTH = 6.0
 
+#: Largest velocity, in local Maxwellian standard deviations :math:`\sqrt{T/M}`, that a velocity
+#: axis may reach at any position cell. The phase-space operator works with the weights
+#: :math:`e^{\pm M r^2/2T}`, which overflow float64 beyond :math:`|r| \approx 37.6\sqrt{T/M}`
+#: (e^709); a wider axis gave NaN entries and a "singular" backward equation (an Adai run on
+#: ±125 where √(T/M) was 0.6). 30 leaves a margin.
+VELOCITY_OVERFLOW = 30.0
+
+#: Cells per velocity axis when :meth:`Inertial.phase_grid` chooses the axes.
+VELOCITY_CELLS = 64
+
+
+def _diagonal_values(field: MatrixField, points: Points) -> np.ndarray:
+    """The diagonal of a diagonal field at the points, shape ``(n, *shape)``, broadcast to the points' shape."""
+    values = field(points)
+    shape = _shape(points, list(points))
+    return np.stack([np.broadcast_to(values[i, i], shape) for i in range(values.shape[0])])
+
 
 class Inertial:
     r"""Inertial (underdamped) Langevin model :math:`d\theta = r\,dt`, :math:`M\,dr = -\gamma M r\,dt - \nabla L\,dt + \sqrt{2D}\,dW`.
@@ -425,6 +444,28 @@ class Inertial:
                 field.check_positive(field(centres), " at some cell of the grid")
         coeffs.check_velocity_range(centres)
         return coeffs
+
+    def phase_grid(self, positions: Grid, cells: int = VELOCITY_CELLS) -> Grid:
+        r"""``positions`` with one velocity axis ``r_<variable>`` per direction appended, chosen from the temperature.
+
+        Each velocity axis spans :math:`\pm` :data:`VELOCITY_WIDTH` :math:`\max_\theta\sqrt{T_i(\theta)/M_i(\theta)}`
+        over the position cells (the narrowest range :meth:`on` accepts, widened by 1e-9 against
+        round-off) with ``cells`` cells. Velocities are in model time per unit θ: for an
+        optimizer, SGD time t = kη, so r is the step per iteration divided by η.
+        """
+        positions_names = tuple(self.landscape.variables)
+        if tuple(positions.names) != positions_names or any(a.kind != "position" for a in positions):
+            raise InputError(f"phase_grid needs the position axes {list(positions_names)} in this order, got {list(positions.names)}")
+        mass, damping, diffusion = self._fields(positions_names)
+        centres = dict(zip(positions_names, positions.mesh()))
+        m = _diagonal_values(mass, centres)
+        if diffusion is None:
+            temperature = np.full(m.shape, self.temperature)
+        else:
+            temperature = _diagonal_values(diffusion, centres) / (_diagonal_values(damping, centres) * m)
+        spread = np.sqrt(temperature / m).reshape(len(positions_names), -1).max(axis=1)
+        axes = [Axis.uniform(f"r_{name}", -VELOCITY_WIDTH * s * (1 + 1e-9), VELOCITY_WIDTH * s * (1 + 1e-9), cells, "velocity") for name, s in zip(positions_names, spread)]
+        return Grid(list(positions) + axes)
 
     def describe(self) -> dict[str, object]:
         """Plain metadata for output files."""
@@ -534,6 +575,15 @@ class InertialCoefficients:
         for i, name in enumerate(self.velocities):
             need = VELOCITY_WIDTH * float(np.max(spread[i]))
             axis = self.grid[name]
+            narrowest = float(np.min(spread[i]))
+            reach = max(abs(axis.lo), abs(axis.hi))
+            if reach > VELOCITY_OVERFLOW * narrowest:
+                raise InputError(
+                    f"velocity axis {name!r} reaches |r| = {reach:g}, {reach / narrowest:.3g} times the narrowest Maxwellian "
+                    f"width sqrt(T/M) = {narrowest:.4g} on the grid: the weights exp(M r**2 / 2T) overflow beyond "
+                    f"{VELOCITY_OVERFLOW:g} widths; span about [{-need:.4g}, {need:.4g}] ({VELOCITY_WIDTH:g} * the widest width) "
+                    "or let a scenario choose the velocity axes (leave them out of the grid)"
+                )
             slack = 1e-12 * need  # round-off in sqrt(T/M)
             if axis.lo > -need + slack or axis.hi < need - slack:
                 raise InputError(

@@ -15,6 +15,10 @@ triggers it), every axis labelled with its quantity and units:
 ``escape_rate``
     rates by estimator beside the closed-form (Kramers) line (files written before the
     dimension was renamed ``method`` -> ``estimator`` are read too).
+``theory_escape_time``, ``well_variance_pde``
+    an optimizer comparison: per run (optimizer), the escape time from the PDE, the
+    simulator (with its confidence interval) and the closed form, in iterations; the
+    variance in the start's well likewise.
 
 A sweep (coordinates whose ``long_name`` starts with "swept") puts its first swept
 key on the horizontal axis of every scalar result (rates, ``mfpt_at_start``,
@@ -303,6 +307,60 @@ def _escape_rate(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
     _legend(ax)
 
 
+def _per_run(ds: xr.Dataset, sweep: Sweep | None) -> tuple[np.ndarray, list[str], str | None]:
+    """Positions, tick labels (with the model's dynamics when recorded) and the sweep dimension of a per-run comparison."""
+    if sweep is None:
+        labels, dim = [str(ds.attrs.get("model_kind", "run"))], None
+    else:
+        dim = sweep.dim
+        labels = sweep.categories(ds) or [sweep.run_label(ds, i) for i in range(ds.sizes[dim])]
+    if "dynamics" in ds:
+        labels = [f"{lab}\n({d})" for lab, d in zip(labels, np.atleast_1d(ds["dynamics"].values))]
+    return np.arange(len(labels), dtype=float), labels, dim
+
+
+def _comparison(ax: Any, ds: xr.Dataset, sweep: Sweep | None, series: list[tuple[str, str, str | None, str]], ylabel: str, title: str) -> None:
+    """Side-by-side markers per run: (label, variable, its confidence-interval variable or None, marker)."""
+    x, labels, dim = _per_run(ds, sweep)
+    shown = [(name, var, ci, marker) for name, var, ci, marker in series if var in ds]
+    for k, (name, var, ci, marker) in enumerate(shown):
+        offset = (k - (len(shown) - 1) / 2) * 0.12
+        values = np.atleast_1d(np.asarray(ds[var].squeeze(drop=True).values, dtype=float))
+        if ci is not None and ci in ds:
+            bounds = np.asarray(ds[ci].squeeze(drop=True).transpose(*((dim,) if dim else ()), "bound").values, dtype=float).reshape(-1, 2)
+            err = np.abs(np.stack([values - bounds[:, 0], bounds[:, 1] - values]))
+            ax.errorbar(x + offset, values, yerr=err, fmt=marker, capsize=4, label=_series_label(values, name))
+        else:
+            ax.plot(x + offset, values, marker, label=_series_label(values, name))
+    ax.set_xticks(x, labels)
+    ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    _legend(ax)
+
+
+def _optimizer_escape(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
+    """Escape time per optimizer: PDE, simulator (with its interval) and closed form, in iterations when known."""
+    iterations = "theory_escape_iterations" in ds
+    suffix = "_iterations" if iterations else ""
+    series = [
+        ("PDE (mfpt)", f"mfpt_at_start{suffix}" if iterations else "mfpt_at_start", None, "o"),
+        ("simulator (95 % CI)", f"mean_escape{suffix or '_time'}", f"mean_escape{suffix or '_time'}_ci", "s"),
+        ("theory (Kramers, local T)", f"theory_escape{suffix or '_time'}", None, "D"),
+    ]
+    _comparison(ax, ds, sweep, series, "escape time [iterations]" if iterations else _label(ds["theory_escape_time"]), "escape time from the start's well")
+
+
+def _optimizer_variance(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
+    """Variance in the start's well per optimizer: quasi-stationary PDE, surviving particles, harmonic theory."""
+    series = [
+        ("PDE (quasi-stationary)", "well_variance_pde", None, "o"),
+        ("simulator (95 % CI)", "well_variance_simulated", "well_variance_simulated_ci", "s"),
+        ("harmonic theory T/H", "well_variance_theory", None, "D"),
+    ]
+    _comparison(ax, ds, sweep, series, "variance of theta [1]", "variance in the start's well")
+
+
 Panel = Callable[[Any, xr.Dataset, "Sweep | None"], None]
 
 #: Panels by the variable that calls for them, in drawing order. A panel needs its key variable;
@@ -314,6 +372,8 @@ PANELS: dict[str, list[Panel]] = {
     "eigenfunction": [_spectrum],
     "mfpt": [_mfpt],
     "escape_rate": [_escape_rate],
+    "theory_escape_time": [_optimizer_escape],
+    "well_variance_pde": [_optimizer_variance],
 }
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import FPSolverError, ScenarioError, SolverError, SweepError
+from .fields_xr import TIME_UNITS
 from .analysis import sharpness_fits
 from .io import global_attrs, write_dataset
 from .scenario.build import LoadedScenario, Run, build_located
@@ -71,11 +72,13 @@ def _spectrum(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.
 @register_task("mfpt")
 def _mfpt(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.Dataset:
     problem = scenario.problem
-    field = problem.mfpt(target=task.target)
-    part = field.to_dataset()
+    part = problem.mfpt(target=task.target).to_dataset() if task.field else xr.Dataset()
     if task.start is not None:
         value = problem.mfpt(task.start, task.target)
-        part["mfpt_at_start"] = ((), value, {"long_name": f"mean first-passage time from {task.start}", "units": field.attrs["units"]})
+        part["mfpt_at_start"] = ((), value, {"long_name": f"mean first-passage time from {task.start}", "units": TIME_UNITS})
+        step = getattr(problem.model, "iteration_time", None)
+        if step is not None:
+            part["mfpt_at_start_iterations"] = ((), value / step, {"long_name": f"mean first-passage time from {task.start} in optimizer iterations", "units": "1"})
     return part
 
 
@@ -107,6 +110,34 @@ def _simulate(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.
     ds["escaped_fraction"].attrs.update({"long_name": "fraction of particles that escaped", "units": "1"})
     ds.attrs = {f"simulate_{k}": v for k, v in ds.attrs.items()}
     return ds
+
+
+@register_task("escape_theory")
+def _escape_theory(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.Dataset:
+    """Closed-form escape time of the optimizer's model, Kramers(-Langer) with the local temperature."""
+    from .comparison import escape_theory
+
+    ds = escape_theory(scenario.problem, task.start, task.target)
+    ds["dynamics"] = ((), scenario.optimizer.dynamics, {"long_name": "continuous-time model of the optimizer (overdamped or inertial)"})
+    return ds
+
+
+@register_task("stationary_variance")
+def _stationary_variance(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.Dataset:
+    """Variance in the start's well: quasi-stationary PDE density, surviving simulated particles, harmonic theory."""
+    from . import simulate
+    from .comparison import harmonic_variance, well_variance
+
+    run = scenario.optimizer
+    sim = simulate.quasi_stationary_moments(
+        run.optimizer, run.landscape, task.start, task.target, noise=run.noise, particles=task.particles,
+        burn_in=task.burn_in, samples=task.samples, every=task.every, seed=task.seed,
+    )
+    ds = well_variance(scenario.problem, task.target).merge(harmonic_variance(scenario.problem, task.start))
+    ds["well_variance_simulated"] = (("parameter",), sim["variance"].values, {"long_name": "variance of theta in the well (surviving particles, simulator)", "units": "1"})
+    ds["well_variance_simulated_ci"] = (("bound", "parameter"), sim["variance_ci"].values, {"long_name": "confidence interval of the simulated variance", "units": "1"})
+    ds["well_surviving_fraction"] = ((), float(sim["surviving_fraction"]), {"long_name": "fraction of simulated particles still in the well at the last sample", "units": "1"})
+    return ds.assign_coords(bound=["low", "high"])
 
 
 @contextmanager

@@ -34,7 +34,7 @@ from .landscapes import Landscape
 from .noise import NoiseModel
 from .optimizers import Optimizer
 
-__all__ = ["Ensemble", "escape_times", "stationary_moments", "saddle_msd"]
+__all__ = ["Ensemble", "escape_times", "stationary_moments", "saddle_msd", "quasi_stationary_moments"]
 
 
 def _count(value: int, what: str, minimum: int = 1) -> int:
@@ -349,4 +349,90 @@ def saddle_msd(
         {"msd": (("iteration", "parameter"), msd)},
         coords={"iteration": steps, "time": ("iteration", steps * optimizer.lr), "parameter": list(landscape.variables)},
         attrs=ens.attrs(),
+    )
+
+
+def quasi_stationary_moments(
+    optimizer: Optimizer,
+    landscape: Landscape,
+    start: Sequence[float],
+    target: str | Callable[..., np.ndarray],
+    *,
+    noise: NoiseModel | None = None,
+    particles: int = 10_000,
+    burn_in: int = 1_000,
+    samples: int = 10,
+    every: int = 100,
+    seed: int | None = 0,
+    confidence: float = 0.95,
+) -> xr.Dataset:
+    r"""Mean and variance of θ over the particles that have not reached ``target``: the well's quasi-stationary state.
+
+    Particles start at ``start``; one that enters ``target`` is removed. After ``burn_in``
+    iterations the survivors are sampled ``samples`` times, ``every`` iterations apart. With
+    :math:`N` samples in all, :math:`\mu = \sum\theta/N` and :math:`\sigma^2 = \sum(\theta-\mu)^2/N`
+    per direction. Particles are independent, so the interval of :math:`\sigma^2` is the
+    particle-clustered one, :math:`\operatorname{Var}\hat\sigma^2 \approx \sum_p e_p^2/N^2` with
+    :math:`e_p = \sum_{s}[(\theta_{ps}-\mu)^2 - \sigma^2]` over particle p's samples (valid
+    whatever the correlation between one particle's samples). As the burn-in grows the
+    survivors approach the quasi-stationary density (Yaglom limit), the slowest mode of the
+    generator with the target absorbing (:func:`fpsolver.comparison.well_variance`).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``mean`` and ``variance`` (parameter), ``variance_ci`` (bound, parameter),
+        ``surviving_fraction`` at the last sample. NaN with a warning when particles diverged
+        or fewer than two survive.
+    """
+    burn_in = _count(burn_in, "burn_in", 0)
+    samples = _count(samples, "samples")
+    every = _count(every, "every")
+    z = _z(confidence)
+    inside = _region(landscape, target)
+    ens = Ensemble(optimizer, landscape, start, noise, particles, seed)
+    if inside(ens.theta[:, :1])[0]:
+        raise InputError(f"the start {list(ens.start)} is already inside the target {target!r}")
+    total = ens.theta.shape[1]
+    n = ens.theta.shape[0]
+    first = np.zeros((n, total))
+    second = np.zeros((n, total))
+    count = np.zeros(total)
+
+    def advance(steps: int) -> None:
+        for _ in range(steps):
+            if ens.diverged or not ens.theta.shape[1]:
+                return
+            ens.step()
+            ens.keep(~inside(ens.theta))
+
+    advance(burn_in)
+    for s in range(samples):
+        if s:
+            advance(every)
+        first[:, ens.index] += ens.theta
+        second[:, ens.index] += ens.theta**2
+        count[ens.index] += 1
+    total_samples = count.sum()
+    names = list(landscape.variables)
+    nan = np.full(n, np.nan)
+    mean, variance, half = nan, nan, nan
+    if ens.diverged:
+        _warn_diverged(ens)
+    elif ens.theta.shape[1] < 2:
+        warnings.warn(f"{ens.theta.shape[1]} of {total} particles left after {ens.iteration} iterations: no variance (NaN); shorten the burn-in", FPSolverWarning, stacklevel=2)
+    else:
+        mean = first.sum(axis=1) / total_samples
+        variance = second.sum(axis=1) / total_samples - mean**2
+        residual = second - 2 * mean[:, None] * first + (mean[:, None] ** 2 - variance[:, None]) * count
+        half = z * np.sqrt(np.sum(residual**2, axis=1)) / total_samples
+    return xr.Dataset(
+        {
+            "mean": ("parameter", mean),
+            "variance": ("parameter", variance),
+            "variance_ci": (("bound", "parameter"), np.stack([variance - half, variance + half])),
+            "surviving_fraction": ((), ens.theta.shape[1] / total),
+        },
+        coords={"parameter": names, "bound": ["low", "high"]},
+        attrs={**ens.attrs(), "target": str(target), "burn_in": burn_in, "samples": samples, "every": every, "confidence": confidence},
     )

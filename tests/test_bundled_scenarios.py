@@ -25,8 +25,9 @@ def test_there_are_bundled_scenarios():
 WARNS = {"kramers_1d", "kramers_turnover"}
 
 
-#: Scenarios that take more than a few seconds: run in CI's slow step.
-SLOW = {"kramers_turnover"}
+#: Scenarios that take more than a few seconds: run in CI's slow step (tests/test_comparison.py runs a
+#: reduced optimizers_compare in the fast suite).
+SLOW = {"kramers_turnover", "optimizers_compare"}
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p for p in SCENARIOS], ids=[p.stem for p in SCENARIOS])
@@ -39,7 +40,7 @@ def test_bundled_scenario_runs(path, tmp_path):
         result = runner.invoke(main, ["run", str(path), "-o", str(out), "--no-progress"])
     assert result.exit_code == 0, result.output
     ds = xr.open_dataset(out)
-    assert any(v in ds for v in ("p", "p_stationary", "rate", "escape_rate", "mfpt"))
+    assert any(v in ds for v in ("p", "p_stationary", "rate", "escape_rate", "mfpt", "mfpt_at_start"))
     CHECKS.get(path.stem, lambda ds: None)(ds)
     assert runner.invoke(main, ["plot", str(out), "-o", str(tmp_path / "fig.png")]).exit_code == 0
 
@@ -92,7 +93,34 @@ def _turnover(ds: xr.Dataset) -> None:
     assert 0.1 <= top <= 1.0 and mfpt[0] < mfpt.max() and mfpt[-1] < mfpt.max()
 
 
+def _optimizers_compare(ds: xr.Dataset) -> None:
+    """SGD (overdamped), Momentum, Adam and Adai (phase space, chosen by dynamics: auto) on one double
+    well. The PDE's escape time lies inside the simulator's 95 % interval (4000 particles, +-3 %) for
+    SGD, Momentum and Adai (measured +2.1 %, +2.2 %, +1.0 %: the discrete-time bias at lr H_a = 0.02
+    is below the interval). Adam escapes 8.7 % sooner in the simulator than its frozen-v model says:
+    at beta2 = 0.999 v averages over 1000 iterations, not over the ~5000 of an escape (docs/optimizers.md
+    measures the approach to the frozen model as beta2 -> 1); asserted as a gap of 4-15 %. The closed
+    form is within 6 % of the PDE (measured 0.2 %, 4.0 %, 4.5 %, 4.0 %: O(T/dL) at dL/T ~ 2.2-2.4).
+    The quasi-stationary variance of the PDE lies inside the simulator's interval for all four; the
+    harmonic T/H is 28-35 % below it (the quartic well is anharmonic at this temperature)."""
+    ds = ds.set_xindex("optimizer_kind")
+    assert list(ds["optimizer_kind"].values) == ["sgd", "momentum", "adam", "adai"]
+    assert list(ds["dynamics"].values) == ["overdamped", "inertial", "inertial", "inertial"]
+    pde = ds["mfpt_at_start_iterations"]
+    low, high = ds["mean_escape_iterations_ci"].sel(bound="low"), ds["mean_escape_iterations_ci"].sel(bound="high")
+    inside = ((low < pde) & (pde < high)).values
+    assert inside.tolist() == [True, True, False, True], (pde.values, low.values, high.values)
+    gap = 1 - float(ds["mean_escape_iterations"].sel(optimizer_kind="adam") / pde.sel(optimizer_kind="adam"))
+    assert 0.04 < gap < 0.15, gap
+    np.testing.assert_allclose(ds["theory_escape_iterations"].values, pde.values, rtol=0.06)
+    variance = ds["well_variance_pde"].isel(parameter=0)
+    ci = ds["well_variance_simulated_ci"].isel(parameter=0)
+    assert np.all((ci.sel(bound="low") < variance) & (variance < ci.sel(bound="high")))
+    assert np.all(ds["well_variance_theory"].isel(parameter=0) < 0.8 * variance)
+
+
 CHECKS = {
+    "optimizers_compare": _optimizers_compare,
     "kramers_turnover": _turnover,
     "flat_minima": _flat_minima,
     "double_well": lambda ds: _gibbs_and_mass(ds, lambda x: x**4 / 4 - x**2 / 2, 0.05),

@@ -24,7 +24,7 @@ LAYERS = [
     {"rates", "barrier", "transient"},
     {"escape"},
     {"problem"},
-    {"analysis", "validation"},
+    {"analysis", "validation", "comparison"},
     {"scenario", "io", "plotting", "accessor"},
     {"runner"},
     {"sweeps"},

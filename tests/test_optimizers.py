@@ -249,7 +249,13 @@ def test_sadam_first_step_uses_softplus_of_sqrt_v():
 
 
 # Inertial (phase-space) maps ---------------------------------------------------------------------
-PHASE_GRID = fp.Grid.uniform(x=(-1.0, 1.0, 8), y=(-1.0, 1.0, 8), u=(-300.0, 300.0, 8), w=(-300.0, 300.0, 8))
+POSITIONS = fp.Grid.uniform(x=(-1.0, 1.0, 8), y=(-1.0, 1.0, 8))
+
+
+def _phase(model):
+    """The model on a phase-space grid whose velocity axes fit its temperature (one fixed range
+    cannot: an axis beyond 30 Maxwellian widths overflows the operator's weights and is refused)."""
+    return model.on(model.phase_grid(POSITIONS, cells=8))
 
 
 @pytest.mark.parametrize(
@@ -266,7 +272,7 @@ def test_inertial_map_has_the_temperature_of_the_theory_table(optimizer, kind, h
     """T = D/(γM) with M = η/(β₃P), γ = (1−β₁)/η, D = (η/2)C equals THEORY §3's temperature in every direction."""
     h = np.array([2.0, 0.5])
     model = optimizer.model(fp.Landscape.quadratic(h), EXACT_NOISE, dynamics="inertial", freeze_at=[0.0, 0.0])
-    coeffs = model.on(PHASE_GRID)
+    coeffs = _phase(model)
     at_min = {"x": np.zeros(1), "y": np.zeros(1)}
     np.testing.assert_allclose(coeffs.temperature(at_min)[:, 0], theory.optimizer_temperature(kind, h, ETA, B, **hyper), rtol=1e-8)
     np.testing.assert_allclose(coeffs.damping(at_min)[:, 0] * coeffs.mass(at_min)[:, 0], 1 / optimizer.mobility(fp.Landscape.quadratic(h), EXACT_NOISE, at_min)[:, 0], rtol=1e-12)
@@ -274,7 +280,7 @@ def test_inertial_map_has_the_temperature_of_the_theory_table(optimizer, kind, h
 
 def test_pytorch_momentum_inertial_coefficients():
     model = Momentum(0.1, 8, beta1=0.9).model(fp.Landscape.quadratic([2.0, 0.5]), EXACT_NOISE, dynamics="inertial")
-    coeffs = model.on(PHASE_GRID)
+    coeffs = _phase(model)
     pts = {"x": np.array([0.3]), "y": np.array([-0.2])}
     np.testing.assert_allclose(coeffs.mass(pts)[:, 0], [0.1, 0.1])
     np.testing.assert_allclose(coeffs.damping(pts)[:, 0], [1.0, 1.0])
@@ -285,7 +291,7 @@ def test_adai_inertial_mass_follows_the_adaptive_inertia():
     """v̂ ∝ (1, 9) at the minimum: β₁ = (0.98, 0.82), so M = η/(1−β₁) = η·(50, 5.556), γ = (1−β₁)/η."""
     eta = 0.1
     model = Adai(eta, 2).model(fp.Landscape.quadratic([1.0, 9.0]), HessianNoise(delta=1e-12), dynamics="inertial")
-    coeffs = model.on(PHASE_GRID)
+    coeffs = _phase(model)
     at_min = {"x": np.zeros(1), "y": np.zeros(1)}
     np.testing.assert_allclose(coeffs.mass(at_min)[:, 0], eta / np.array([0.02, 0.18]), rtol=1e-9)
     np.testing.assert_allclose(coeffs.damping(at_min)[:, 0], np.array([0.02, 0.18]) / eta, rtol=1e-9)

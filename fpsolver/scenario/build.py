@@ -34,7 +34,7 @@ from ..initial import gaussian
 from ..landscapes import LIBRARY, Landscape, library
 from ..tabulated import read_table
 from ..linalg import AUTO, DIRECT_LIMITS, SOLVERS
-from ..models import Inertial, Model, Overdamped
+from ..models import VELOCITY_CELLS, Inertial, Model, Overdamped
 from ..noise import NOISES, EmpiricalNoise, NoiseModel
 from ..optimizers import OPTIMIZERS
 from ..escape import ESCAPE_METHODS
@@ -58,6 +58,7 @@ class OptimizerRun:
     optimizer: Any
     noise: Any
     landscape: Landscape
+    dynamics: str = "overdamped"
 
 
 @dataclass
@@ -157,9 +158,12 @@ def _build(located: Located, output: str | Path | None) -> LoadedScenario:
     with _at(located, ("grid",)):
         grid = Grid([Axis.uniform(name, a.min, a.max, a.n, a.kind) for name, a in spec.grid.items()])
     landscape, data_noise = _landscape(spec, located, grid)
+    model, optimizer, grid = _model(spec, located, landscape, grid, data_noise)
+    if grid.shape != tuple(a.n for a in spec.grid.values()):  # velocity axes added for an inertial optimizer
+        _check_resources(spec, located, grid.shape)
+    spec = _at_rest(spec, grid)
     with _at(located, ("boundary",)):
         boundaries = Boundaries.resolve(_boundary_value(spec.boundary), grid)
-    model, optimizer = _model(spec, located, landscape, grid, data_noise)
     problem = FokkerPlanck(model, grid, boundaries, solver=spec.solver)
     initial = None
     if spec.initial is not None:
@@ -221,8 +225,8 @@ def _at(located: Located, path: tuple[Any, ...]) -> Any:
     return located.at(path)
 
 
-def _check_resources(spec: Scenario, located: Located) -> None:
-    """Refuse, before anything grid-sized is allocated, runs beyond the step limit or the memory."""
+def _check_resources(spec: Scenario, located: Located, shape: tuple[int, ...] | None = None) -> None:
+    """Refuse, before anything grid-sized is allocated, runs beyond the step limit or the memory (on ``shape``, default the file's grid)."""
     tasks = spec.tasks
     ev = tasks.evolve
     steps = ev.t_end / ev.dt if ev is not None and ev.rtol is None else 0.0  # adaptive: not known ahead
@@ -234,7 +238,7 @@ def _check_resources(spec: Scenario, located: Located) -> None:
         full = any(isinstance(c, list) and any(isinstance(row, list) for row in c) for c in (spec.model.diffusion, getattr(spec.model, "mobility", None)))
     else:  # an optimizer's gradient noise is a full matrix in more than one dimension
         full = len(spec.grid) > 1
-    shape = tuple(a.n for a in spec.grid.values())
+    shape = shape or tuple(a.n for a in spec.grid.values())
     solver = spec.solver
     if solver == AUTO:
         cells = float(np.prod([float(n) for n in shape]))
@@ -320,10 +324,22 @@ def _noise(spec: NoiseSpec | None, data_noise: EmpiricalNoise | None) -> NoiseMo
     return NOISES[spec.kind](**spec.model_dump(exclude={"kind"}, exclude_none=True))
 
 
-def _model(spec: Scenario, located: Located, landscape: Landscape, grid: Grid, data_noise: EmpiricalNoise | None) -> tuple[Model, OptimizerRun | None]:
+def _model(spec: Scenario, located: Located, landscape: Landscape, grid: Grid, data_noise: EmpiricalNoise | None) -> tuple[Model, OptimizerRun | None, Grid]:
+    """The model, the optimizer run (optimizer scenarios) and the grid (with velocity axes an inertial optimizer added)."""
     if spec.optimizer is not None:
         return _optimizer_model(spec.optimizer, located, landscape, grid, data_noise)
-    return _MODEL_BUILDERS[type(spec.model)](spec.model, located, landscape, grid), None
+    return _MODEL_BUILDERS[type(spec.model)](spec.model, located, landscape, grid), None, grid
+
+
+def _at_rest(spec: Scenario, grid: Grid) -> Scenario:
+    """Starts of the grid-point tasks given by positions only, extended by zero velocities (at rest in phase space)."""
+    positions = sum(a.kind == "position" for a in grid)
+    update = {}
+    for name in ("mfpt", "escape_rate"):
+        task = getattr(spec.tasks, name)
+        if task is not None and task.start is not None and len(task.start) == positions < grid.ndim:
+            update[name] = task.model_copy(update={"start": list(task.start) + [0.0] * (grid.ndim - positions)})
+    return spec.model_copy(update={"tasks": spec.tasks.model_copy(update=update)}) if update else spec
 
 
 def _overdamped(m: ModelSpec, located: Located, landscape: Landscape, grid: Grid) -> Overdamped:
@@ -342,8 +358,13 @@ def _overdamped(m: ModelSpec, located: Located, landscape: Landscape, grid: Grid
     return model
 
 
-def _optimizer_model(o: OptimizerSpec, located: Located, landscape: Landscape, grid: Grid, data_noise: EmpiricalNoise | None) -> tuple[Model, OptimizerRun]:
-    """The optimizer's continuous model; a bad hyperparameter is located at its own key."""
+def _optimizer_model(o: OptimizerSpec, located: Located, landscape: Landscape, grid: Grid, data_noise: EmpiricalNoise | None) -> tuple[Model, OptimizerRun, Grid]:
+    """The optimizer's continuous model; a bad hyperparameter is located at its own key.
+
+    ``dynamics: auto`` picks the model at the landscape's minima and saddles
+    (:meth:`~fpsolver.optimizers.Optimizer.choose_dynamics`); an inertial model on a grid of
+    positions only gets its velocity axes from the temperature (:meth:`~fpsolver.models.Inertial.phase_grid`).
+    """
     with _at(located, ("optimizer", "kind")):
         if o.kind not in OPTIMIZERS:
             raise InputError(f"unknown optimizer kind {o.kind!r}; choose one of {', '.join(OPTIMIZERS)}")
@@ -361,14 +382,19 @@ def _optimizer_model(o: OptimizerSpec, located: Located, landscape: Landscape, g
     with _at(located, ("optimizer", "noise")):
         noise = _noise(o.noise, data_noise)
     with _at(located, ("optimizer",)):
-        model = optimizer.model(landscape, noise, dynamics=o.dynamics, convention=o.convention, freeze_at=o.freeze_at)
-        coefficients = model.on(grid)
-        points = [cp.position for cp in critical_points(landscape, coefficients.grid)]
-        if o.dynamics == "overdamped" and points:
-            # Kramers-type rates depend on the curvatures at minima and saddles: check there.
-            at = {v: np.array([q[i] for q in points]) for i, v in enumerate(landscape.variables)}
+        # Kramers-type rates depend on the curvatures at minima and saddles: decide and check there.
+        points = [cp.position for cp in critical_points(landscape, grid)]
+        at = {v: np.array([q[i] for q in points]) for i, v in enumerate(landscape.variables)}
+        dynamics = o.dynamics
+        if dynamics == "auto":
+            dynamics = optimizer.choose_dynamics(landscape, noise, at, freeze_at=o.freeze_at) if points else "overdamped"
+        model = optimizer.model(landscape, noise, dynamics=dynamics, convention=o.convention, freeze_at=o.freeze_at)
+        if isinstance(model, Inertial) and all(a.kind == "position" for a in grid) and grid.ndim == len(landscape.variables):
+            grid = model.phase_grid(grid, o.velocity_cells or VELOCITY_CELLS)
+        model.on(grid)
+        if dynamics == "overdamped" and points:
             optimizer.check_overdamped(landscape, noise, at, freeze_at=o.freeze_at)
-    return model, OptimizerRun(optimizer, noise, landscape)
+    return model, OptimizerRun(optimizer, noise, landscape, dynamics), grid
 
 
 def _inertial(m: InertialModelSpec, located: Located, landscape: Landscape, grid: Grid) -> Inertial:
@@ -396,17 +422,31 @@ def _landscape_variables(spec: Scenario) -> list[str] | None:
     return [name for name, axis in spec.grid.items() if getattr(axis, "kind", "position") == "position"]
 
 
+#: Tasks that need an ``optimizer`` block (with why), and those of them computed in 1-D only.
+OPTIMIZER_TASKS = {
+    "simulate": "runs an optimizer's discrete updates",
+    "escape_theory": "evaluates an optimizer's closed-form escape time",
+    "stationary_variance": "compares an optimizer's simulated variance with its model's",
+}
+ONE_DIMENSIONAL_TASKS = ("escape_theory", "stationary_variance")
+
+
 def _check_tasks(spec: Scenario, located: Located, boundaries: Boundaries) -> None:
     tasks = spec.tasks
-    if tasks.simulate is not None:
-        where = ("tasks", "simulate")
+    variables = _landscape_variables(spec)
+    for name, why in OPTIMIZER_TASKS.items():
+        task = getattr(tasks, name)
+        if task is None:
+            continue
+        where = ("tasks", name)
         if spec.optimizer is None:
-            raise located.error(where, "simulate runs an optimizer's discrete updates: give an 'optimizer' block instead of 'model'")
-        variables = _landscape_variables(spec)
-        if variables is not None and len(tasks.simulate.start) != len(variables):
+            raise located.error(where, f"{name} {why}: give an 'optimizer' block instead of 'model'")
+        if name in ONE_DIMENSIONAL_TASKS and len(variables) != 1:
+            raise located.error(where, f"{name} is computed for 1-D landscapes only; this one has variables {variables}")
+        if len(task.start) != len(variables):
             raise located.error(where + ("start",), f"start needs {len(variables)} value(s), one per landscape variable {variables}")
         with _at(located, where + ("target",)):
-            parse_condition(tasks.simulate.target, variables)
+            parse_condition(task.target, variables)
     if tasks.evolve is not None:
         ev = tasks.evolve
         if ev.method not in SCHEMES:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 __all__ = ["RESERVED_NAMES", "RESERVED_PREFIXES", "reserved_clashes"]
 
-#: Prefixes of output names written per model kind (closed-form rate columns ``theory_*``).
-RESERVED_PREFIXES: tuple[str, ...] = ("theory_",)
+#: Prefixes of output names written per model kind or task (closed-form columns ``theory_*``, the
+#: stationary_variance task's ``well_*``).
+RESERVED_PREFIXES: tuple[str, ...] = ("theory_", "well_")
 
 RESERVED_NAMES: frozenset[str] = frozenset(
     {
@@ -30,6 +31,8 @@ RESERVED_NAMES: frozenset[str] = frozenset(
         # simulate
         "survival", "iteration", "iteration_time", "bound", "escaped_fraction", "mean_escape_iterations",
         "mean_escape_iterations_ci", "mean_escape_time", "mean_escape_time_ci",
+        # mfpt of an optimizer's model, escape_theory, stationary_variance
+        "mfpt_at_start_iterations", "dynamics", "parameter",
         # sweeps
         "run", "run_error", "run_failed",
     }

@@ -258,12 +258,17 @@ class OptimizerSpec(_Strict):
     softplus: Positive | None = Field(None, description="sadam, samsgrad: softplus sharpness.")
     form: Literal["pytorch", "ema"] | None = Field(None, description="momentum: pytorch (m = beta1 m + g) or ema.")
     noise: NoiseSpec | None = Field(None, description="Gradient noise; default hessian with delta 1e-3 (gd_noise: its own white noise).")
-    dynamics: Literal["overdamped", "inertial"] = Field("overdamped", description="overdamped (large-damping limit) or inertial (phase space).")
+    dynamics: Literal["overdamped", "inertial", "auto"] = Field(
+        "overdamped",
+        description="overdamped (large-damping limit), inertial (phase space), or auto: inertial for momentum methods where "
+        "4 lr beta3 P |H| / (1 - beta1)**2 > 0.1 at a minimum or saddle, else overdamped.",
+    )
+    velocity_cells: int | None = Field(None, ge=3, description="Inertial runs whose grid lists only positions: cells per added velocity axis (default 64).")
     convention: Literal["ito", "stratonovich", "isothermal"] = Field("ito", description="Overdamped: stochastic calculus when D depends on theta.")
     freeze_at: Point | None = Field(None, description="Evaluate the adaptive preconditioner at this point (one value per landscape variable).")
 
     #: Keys that are not constructor arguments of the optimizer.
-    MODEL_KEYS: ClassVar[tuple[str, ...]] = ("kind", "noise", "dynamics", "convention", "freeze_at")
+    MODEL_KEYS: ClassVar[tuple[str, ...]] = ("kind", "noise", "dynamics", "convention", "freeze_at", "velocity_cells")
 
     def hyperparameters(self) -> dict[str, Any]:
         """The optimizer's constructor arguments that the file sets."""
@@ -322,6 +327,7 @@ class MfptTask(_Strict):
 
     start: Point | None = Field(None, description="Optional start point (one value per axis): also report the MFPT from there.")
     target: str | None = Field(None, description="Target region, e.g. 'x >= 1'; default: the absorbing faces.")
+    field: bool = Field(True, description="Write the MFPT over the grid (false: only mfpt_at_start, e.g. when a sweep mixes grids).")
 
 
 class SimulateTask(_Strict):
@@ -332,6 +338,26 @@ class SimulateTask(_Strict):
     target: str = Field(description="Region to reach, e.g. 'x >= 0.3'.")
     particles: int = Field(10_000, ge=10, le=10_000_000, description="Ensemble size.")
     max_iterations: int = Field(100_000, ge=1, le=100_000_000, description="Iterations before unescaped particles are censored.")
+    seed: int = Field(0, ge=0, description="Random seed (reproducible runs).")
+
+
+class EscapeTheoryTask(_Strict):
+    """Closed-form escape time of the optimizer's model (needs ``optimizer``; 1-D): Kramers with the local temperature."""
+
+    start: Point = Field(description="A point in the basin to escape from (one value per landscape variable).")
+    target: str = Field(description="Region to reach, e.g. 'x >= 0.4'; the barrier is the saddle between.")
+
+
+class StationaryVarianceTask(_Strict):
+    """Variance of theta in the start's well (needs ``optimizer``): PDE and simulator (quasi-stationary, target
+    absorbing) beside the harmonic theory T/H."""
+
+    start: Point = Field(description="A point in the well (one value per landscape variable); particles start there.")
+    target: str = Field(description="Region where particles are removed, e.g. 'x >= 0.4' (as for the escape).")
+    particles: int = Field(10_000, ge=10, le=10_000_000, description="Ensemble size.")
+    burn_in: int = Field(1_000, ge=0, le=100_000_000, description="Iterations before sampling (relaxation in the well).")
+    samples: int = Field(10, ge=1, le=100_000, description="Snapshots of the surviving particles.")
+    every: int = Field(100, ge=1, le=100_000_000, description="Iterations between snapshots.")
     seed: int = Field(0, ge=0, description="Random seed (reproducible runs).")
 
 
@@ -352,6 +378,8 @@ class Tasks(_Strict):
     mfpt: MfptTask | None = Field(None, description="Mean first-passage time field (and value at start).")
     escape_rate: EscapeRateTask | None = Field(None, description="Escape rate by several methods, with Kramers.")
     simulate: SimulateTask | None = Field(None, description="Escape times of the optimizer's discrete updates (optimizer scenarios).")
+    escape_theory: EscapeTheoryTask | None = Field(None, description="Closed-form escape time of the optimizer's model (optimizer scenarios, 1-D).")
+    stationary_variance: StationaryVarianceTask | None = Field(None, description="Variance in the start's well: PDE, simulator, theory (optimizer scenarios).")
 
     @field_validator("stationary", "spectrum", mode="before")
     @classmethod

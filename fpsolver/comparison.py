@@ -1,0 +1,252 @@
+r"""Per-optimizer quantities of an optimizer comparison, beside the PDE's escape times.
+
+Two results that the rate layer does not give for an optimizer's model, whose temperature
+:math:`T(\theta)` varies along the escape path (gradient noise :math:`C(\theta)`):
+
+**Closed-form escape time** (:func:`escape_theory`, 1-D). With the local mobility
+:math:`A(\theta)` and temperature :math:`T(\theta) = D_\theta/A` (overdamped: :math:`D_\theta`
+the diffusion; inertial: its large-damping limit, :math:`A = 1/(\gamma M)`,
+:math:`T = D/(\gamma M)`), Laplace's method on the exact 1-D MFPT of the Itô model
+(THEORY.md §5) gives
+
+.. math::
+
+    \tau \approx \frac{2\pi}{\lambda_+}\,\frac{A_b}{A_a}\sqrt{\frac{|H_b|\,T_b}{H_a\,T_a}}\;
+    e^{\Delta\Phi}, \qquad \Delta\Phi = \int_a^b \frac{L'(\theta)}{T(\theta)}\,d\theta,
+
+from the minimum a past the saddle b, with :math:`\lambda_+ = A_b|H_b|` overdamped and
+:math:`\lambda_+ = -\gamma_b/2 + \sqrt{\gamma_b^2/4 + |H_b|/M_b}` inertial (Kramers–Langer at
+moderate damping). For a uniform T it is Kramers' formula; :math:`\Delta\Phi` is the exact
+exponent of the model for any noise shape (the Xie et al. and Adai-paper exponents are its
+piecewise-quadratic approximation for C = H/B). The large-damping (Itô) limit of the
+Klein–Kramers equation with θ-dependent D and constant γM is the Itô overdamped model,
+which is why the same :math:`\sqrt{T_b/T_a}` factor is used for inertial models; at
+moderate damping it is an approximation. The error is O(T/ΔL) (Laplace's method).
+
+**Variance in a well** (:func:`well_variance`). The stationary density of a multi-well
+landscape spreads over every well; the variance "near a minimum" is that of the
+*quasi-stationary* density: the slowest mode of the generator with the escape target
+absorbing, which the surviving particles of a simulation approach (Yaglom limit), so
+PDE and simulator (:func:`fpsolver.simulate.quasi_stationary_moments`) measure the same
+quantity. The harmonic theory is :math:`T_a/H_a` (THEORY.md §3), off by O(T/ΔL) in an
+anharmonic well.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.integrate as si
+import xarray as xr
+
+from .critical import refine
+from .errors import FPSolverWarning, InputError
+from .fields_xr import TIME_UNITS
+from .models import InertialCoefficients, OverdampedCoefficients
+from .problem import FokkerPlanck
+from .spectral import slowest_modes
+
+__all__ = ["escape_theory", "well_variance", "harmonic_variance", "LOCAL_COEFFICIENTS"]
+
+#: Quadrature nodes of the exponent integral.
+NODES = 4001
+
+#: Negative probability in the quasi-stationary mode (of total 1) above which its moments are not trusted.
+NEGATIVE_MASS_LIMIT = 1e-6
+
+Local = Callable[[object, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _overdamped_local(coeffs: OverdampedCoefficients, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    points = {coeffs.dims[0]: x}
+    mobility = np.broadcast_to(coeffs.mobility(points)[0, 0], x.shape)
+    return mobility, np.broadcast_to(coeffs.diffusion(points)[0, 0], x.shape) / mobility
+
+
+def _inertial_local(coeffs: InertialCoefficients, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    points = {coeffs.positions[0]: x}
+    friction = np.broadcast_to(coeffs.damping(points)[0] * coeffs.mass(points)[0], x.shape)
+    return 1.0 / friction, np.broadcast_to(coeffs.diffusion(points)[0], x.shape) / friction
+
+
+def _overdamped_growth(coeffs: OverdampedCoefficients, x: float, curvature: float) -> float:
+    mobility, _ = _overdamped_local(coeffs, np.array([x]))
+    return float(mobility[0] * abs(curvature))
+
+
+def _inertial_growth(coeffs: InertialCoefficients, x: float, curvature: float) -> float:
+    points = {coeffs.positions[0]: np.array([x])}
+    gamma, mass = float(coeffs.damping(points)[0, 0]), float(coeffs.mass(points)[0, 0])
+    return -gamma / 2 + float(np.sqrt(gamma**2 / 4 + abs(curvature) / mass))
+
+
+#: Coefficients type -> (local mobility and temperature along θ, saddle growth rate λ₊).
+LOCAL_COEFFICIENTS: dict[type, tuple[Local, Callable[[object, float, float], float]]] = {
+    OverdampedCoefficients: (_overdamped_local, _overdamped_growth),
+    InertialCoefficients: (_inertial_local, _inertial_growth),
+}
+
+
+def _line_barrier(problem: FokkerPlanck, start: Sequence[float], target: str) -> tuple[float, float]:
+    """(minimum a, saddle b) in 1-D: Newton from the start, and from the highest cell between a and the nearest target cell."""
+    land = problem.model.landscape
+    if len(land.variables) != 1:
+        raise InputError(f"the closed-form escape time is 1-D only; the landscape has variables {list(land.variables)}")
+    name = land.variables[0]
+    minimum = refine(land, np.asarray(start, dtype=float))
+    if minimum is None or minimum.index != 0:
+        raise InputError(f"no minimum found by descending from the start {list(start)}")
+    a = float(minimum.position[0])
+    x = problem.grid.axis(name).centers
+    inside = problem.target_mask(target).reshape(problem.grid.shape)
+    inside = inside.reshape(inside.shape[0], -1).any(axis=1)  # a position cell is in the target if any of its velocities is
+    if not inside.any():
+        raise InputError(f"the target {target!r} contains no cell of the grid")
+    hits = np.flatnonzero(inside)
+    nearest = hits[np.argmin(np.abs(x[hits] - a))]
+    between = np.arange(min(np.searchsorted(x, a), nearest), max(np.searchsorted(x, a), nearest) + 1)
+    top = between[np.argmax(land.value(x[between]))]
+    saddle = refine(land, np.array([x[top]]))
+    if saddle is None or saddle.index != 1 or not min(a, x[nearest]) < saddle.position[0] < max(a, x[nearest]):
+        raise InputError(f"no saddle between the minimum {a:g} and the target {target!r}: nothing to escape over")
+    return a, float(saddle.position[0])
+
+
+def _local(problem: FokkerPlanck) -> tuple[Local, Callable[[object, float, float], float]]:
+    coeffs = problem.coefficients
+    try:
+        return next(LOCAL_COEFFICIENTS[kind] for kind in type(coeffs).__mro__ if kind in LOCAL_COEFFICIENTS)
+    except StopIteration:
+        raise InputError(f"no closed-form theory for {type(coeffs).__name__}") from None
+
+
+def harmonic_variance(problem: FokkerPlanck, start: Sequence[float]) -> xr.Dataset:
+    r"""Harmonic variance :math:`T_a/H_a` at the minimum below ``start`` (1-D; T the model's local temperature).
+
+    For HessianNoise, :math:`T_a = \eta(H_a + \delta)/(2B)` for SGD and :math:`(\eta/2)\sqrt{(H_a+\delta)/B}`
+    for Adam with P frozen at the minimum (THEORY.md §3 with C = (H + δ)/B).
+
+    Parameters
+    ----------
+    problem
+        A 1-D problem, overdamped or its phase space.
+    start
+        A point in the well; Newton's method from it finds the minimum.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``well_variance_theory`` (dim ``parameter``).
+    """
+    local, _ = _local(problem)
+    land = problem.model.landscape
+    if len(land.variables) != 1:
+        raise InputError(f"the harmonic variance is computed in 1-D only; the landscape has variables {list(land.variables)}")
+    minimum = refine(land, np.asarray(start, dtype=float))
+    if minimum is None or minimum.index != 0:
+        raise InputError(f"no minimum found by descending from the start {list(start)}")
+    a = float(minimum.position[0])
+    _, temperature = local(problem.coefficients, np.array([a]))
+    curvature = float(land.hessian(np.array([a]))[0, 0, 0])
+    return xr.Dataset(
+        {"well_variance_theory": (("parameter",), [float(temperature[0]) / curvature], {"long_name": "harmonic variance T/H at the minimum", "units": "1"})},
+        coords={"parameter": list(land.variables)},
+    )
+
+
+def escape_theory(problem: FokkerPlanck, start: Sequence[float], target: str) -> xr.Dataset:
+    r"""Closed-form escape time from the start's minimum past the saddle towards ``target`` (1-D; module docstring).
+
+    Parameters
+    ----------
+    problem
+        A 1-D overdamped problem or its phase space (any registered coefficients type).
+    start
+        A point in the basin (positions only); Newton's method from it finds the minimum a.
+    target
+        A region such as ``"x >= 0.4"``; the saddle b is the top between a and its nearest cell.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``theory_escape_time`` (model time) and, for an optimizer's model,
+        ``theory_escape_iterations``; ``theory_exponent`` (ΔΦ), ``theory_growth_rate`` (λ₊),
+        ``theory_temperature_minimum`` and ``theory_temperature_saddle`` (T at a and b).
+    """
+    coeffs = problem.coefficients
+    local, growth = _local(problem)
+    land = problem.model.landscape
+    a, b = _line_barrier(problem, start, target)
+    x = np.linspace(a, b, NODES)
+    mobility, temperature = local(coeffs, x)
+    slope = land.gradient(x)[0]
+    exponent = float(si.simpson(slope / temperature, x=x))
+    h_a, h_b = float(land.hessian(np.array([a]))[0, 0, 0]), float(land.hessian(np.array([b]))[0, 0, 0])
+    rate = growth(coeffs, b, h_b)
+    prefactor = 2 * np.pi / rate * mobility[-1] / mobility[0] * np.sqrt(abs(h_b) * temperature[-1] / (h_a * temperature[0]))
+    tau = float(prefactor * np.exp(exponent))
+    ds = xr.Dataset(
+        {
+            "theory_escape_time": ((), tau, {"long_name": "closed-form escape time (Kramers-Langer, local temperature)", "units": TIME_UNITS}),
+            "theory_exponent": ((), exponent, {"long_name": "escape exponent: integral of L'/T from minimum to saddle", "units": "1"}),
+            "theory_growth_rate": ((), rate, {"long_name": "growth rate at the saddle (lambda_+)", "units": f"1 / ({TIME_UNITS})"}),
+            "theory_temperature_minimum": ((), float(temperature[0]), {"long_name": "local temperature at the minimum", "units": "loss"}),
+            "theory_temperature_saddle": ((), float(temperature[-1]), {"long_name": "local temperature at the saddle", "units": "loss"}),
+        }
+    )
+    step = getattr(problem.model, "iteration_time", None)
+    if step is not None:
+        ds["theory_escape_iterations"] = ((), tau / step, {"long_name": "closed-form escape time in optimizer iterations", "units": "1"})
+    ds.attrs["escape_theory_note"] = (
+        "tau = 2 pi / lambda_+ * (A_b / A_a) sqrt(|H_b| T_b / (H_a T_a)) exp(int_a^b L'/T); "
+        f"minimum {a:.6g}, saddle {b:.6g}"
+    )
+    return ds
+
+
+def well_variance(problem: FokkerPlanck, target: str) -> xr.Dataset:
+    r"""Mean and variance of each position in the quasi-stationary density off ``target`` (target cells absorbing).
+
+    The density is the slowest mode of the generator restricted to the cells outside the
+    target (positive by Perron–Frobenius); in phase space its position marginal is used.
+    Its decay rate is returned too (the escape rate of the quasi-stationary state).
+
+    Parameters
+    ----------
+    problem
+        Any problem (overdamped or phase space, any dimension).
+    target
+        The absorbing region, e.g. ``"x >= 0.4"``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``well_mean_pde`` and ``well_variance_pde`` (dim ``parameter``), ``well_decay_rate_pde``.
+    """
+    chain = problem.chain
+    free = ~problem.target_mask(target)
+    if not free.any():
+        raise InputError(f"the target {target!r} covers the whole grid")
+    modes = slowest_modes(chain.q[free][:, free], 1, None, problem.rate_solver)
+    vector = np.real(modes.vectors[:, 0])
+    vector = vector / vector.sum()
+    negative = float(-np.sum(np.minimum(vector, 0.0)))
+    if negative > NEGATIVE_MASS_LIMIT:  # a phase-space generator is not an M-matrix: round-off-level negatives are expected
+        warnings.warn(f"the quasi-stationary mode has negative mass {negative:.3g} (of 1): the variance is unreliable", FPSolverWarning, stacklevel=2)
+    masses = np.zeros(chain.size)
+    masses[free] = np.clip(vector, 0.0, None)
+    masses /= masses.sum()
+    names = list(problem.model.landscape.variables)
+    mesh = dict(zip(problem.grid.names, (np.broadcast_to(m, problem.grid.shape).ravel() for m in problem.grid.mesh())))
+    mean = np.array([masses @ mesh[v] for v in names])
+    variance = np.array([masses @ (mesh[v] - mu) ** 2 for v, mu in zip(names, mean)])
+    return xr.Dataset(
+        {
+            "well_mean_pde": (("parameter",), mean, {"long_name": "mean of theta in the well (quasi-stationary, PDE)", "units": "1"}),
+            "well_variance_pde": (("parameter",), variance, {"long_name": "variance of theta in the well (quasi-stationary, PDE)", "units": "1"}),
+            "well_decay_rate_pde": ((), float(modes.rates[0]), {"long_name": "decay rate of the quasi-stationary state", "units": f"1 / ({TIME_UNITS})"}),
+        },
+        coords={"parameter": names},
+    )
