@@ -5,7 +5,9 @@ the escape time's dependence on :math:`k` says whether an optimizer prefers flat
 (THEORY.md §5): :math:`\log\tau` linear in :math:`1/k` (SGD, momentum, Adai: sharp minima are
 left exponentially faster) or in :math:`1/\sqrt k` (Adam). :func:`sharpness_fits` fits both
 lines per group of the other swept keys and reports slope, intercept and the root-mean-square
-residual of each (the smaller residual marks the scaling the data follow).
+residual of each (the smaller residual marks the scaling the data follow), for the PDE's escape
+times and, where the runs have them, for the closed-form times (``theory_escape_time``), so the
+two scalings can be compared.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-__all__ = ["sharpness_fits", "swept_keys", "escape_times", "moves_with"]
+__all__ = ["sharpness_fits", "swept_keys", "escape_times", "moves_with", "group_labels"]
 
 
 def swept_keys(ds: xr.Dataset) -> list[str]:
@@ -40,8 +42,9 @@ def sharpness_fits(ds: xr.Dataset) -> xr.Dataset:
     """Fits of log(escape time) against 1/k and 1/sqrt(k) per group of the other swept keys.
 
     Returns an empty dataset when the sweep does not vary a ``sharpness`` or there are no times.
-    Variables (dim ``group``, labelled by the other keys' values): ``fit_slope_inv_k``,
-    ``fit_intercept_inv_k``, ``fit_residual_inv_k`` and the same for ``inv_sqrt_k``.
+    Variables (dim ``group``, labelled by the other keys' values; keys a group leaves unset are
+    not named): ``fit_slope_inv_k``, ``fit_intercept_inv_k``, ``fit_residual_inv_k`` and the same
+    for ``inv_sqrt_k``; with closed-form times also ``fit_theory_*``.
     """
     keys = swept_keys(ds)
     sharp = next((k for k in keys if k.endswith("sharpness")), None)
@@ -50,12 +53,32 @@ def sharpness_fits(ds: xr.Dataset) -> xr.Dataset:
         return xr.Dataset()
     dim = ds[sharp].dims[0]
     others = [k for k in keys if k != sharp and not moves_with(ds, k, sharp)]
-    labels = [", ".join(f"{k}={ds[k].values[i]}" for k in others) or "all" for i in range(ds.sizes[dim])]
+    labels = [label or "all" for label in group_labels(ds, others, dim)]
     groups = list(dict.fromkeys(labels))
+    fitted = _fits(ds[sharp], times, dim, labels, groups, "", "escape time")
+    if "theory_escape_time" in ds:
+        fitted = fitted.merge(_fits(ds[sharp], ds["theory_escape_time"], dim, labels, groups, "theory_", "closed-form escape time"))
+    return fitted
+
+
+def group_labels(ds: xr.Dataset, keys: list[str], dim: str, with_keys: bool = True) -> list[str]:
+    """``key=value, ...`` (or the values alone) per run along ``dim``; keys a run leaves unset
+    (None, NaN, empty) are left out."""
+    def is_set(value: object) -> bool:
+        return not (value is None or str(value) in ("None", "nan", ""))
+
+    def entry(k: str, value: object) -> str:
+        return f"{k}={value}" if with_keys else str(value)
+
+    return [", ".join(entry(k, ds[k].values[i]) for k in keys if is_set(ds[k].values[i])) for i in range(ds.sizes[dim])]
+
+
+def _fits(sharpness: xr.DataArray, times: xr.DataArray, dim: str, labels: list[str], groups: list[str], prefix: str, what_time: str) -> xr.Dataset:
+    """Least-squares lines of log(times) against 1/k and 1/sqrt(k), one per group."""
     fits: dict[str, list[float]] = {f"{what}_{scale}": [] for scale in ("inv_k", "inv_sqrt_k") for what in ("slope", "intercept", "residual")}
     for group in groups:
         index = np.array([i for i, lab in enumerate(labels) if lab == group])
-        k = np.asarray(ds[sharp].values[index], dtype=float)
+        k = np.asarray(sharpness.values[index], dtype=float)
         log_tau = np.log(np.asarray(times.isel({dim: index}).values, dtype=float))
         usable = np.isfinite(log_tau) & (k > 0)
         for scale, x in (("inv_k", 1.0 / k), ("inv_sqrt_k", 1.0 / np.sqrt(k))):
@@ -72,5 +95,5 @@ def sharpness_fits(ds: xr.Dataset) -> xr.Dataset:
     for key, values in fits.items():
         what, scale = key.split("_", 1)
         long = {"slope": "slope", "intercept": "intercept", "residual": "rms residual"}[what]
-        variables[f"fit_{key}"] = (("group",), np.array(values), {"long_name": f"{long} of log(escape time) against {names[scale]}", "units": "1"})
+        variables[f"fit_{prefix}{key}"] = (("group",), np.array(values), {"long_name": f"{long} of log({what_time}) against {names[scale]}", "units": "1"})
     return xr.Dataset(variables, coords={"group": ("group", groups, {"long_name": "values of the other swept keys"})})

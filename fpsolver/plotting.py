@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .analysis import moves_with, swept_keys
+from .analysis import group_labels, moves_with, swept_keys
 from .errors import InputError
 
 __all__ = ["plot_dataset", "draw", "PANELS", "Sweep"]
@@ -63,7 +63,9 @@ class Sweep:
         others = [k for k in keys[1:] if not moves_with(ds, k, keys[0])]  # zipped keys are not separate series
         if not others:
             return cls(dim, keys[0], [("", np.arange(ds.sizes[dim]))])
-        labels = [", ".join(f"{k}={ds[k].values[i]}" for k in others) for i in range(ds.sizes[dim])]
+        # names alone read well ("adam"); numbers need their key ("batch_size=4")
+        numeric = any(np.issubdtype(ds[k].dtype, np.number) for k in others)
+        labels = group_labels(ds, others, dim, with_keys=numeric)
         groups = [(label, np.array([i for i, lab in enumerate(labels) if lab == label])) for label in dict.fromkeys(labels)]
         return cls(dim, keys[0], groups)
 
@@ -114,8 +116,9 @@ def _marginal(da: xr.DataArray, keep: int) -> xr.DataArray:
 
 
 def _legend(ax: Any) -> None:
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small")
+    handles = ax.get_legend_handles_labels()[0]
+    if handles:
+        ax.legend(fontsize="small" if len(handles) <= 4 else "x-small")
 
 
 def _series_label(values: np.ndarray, label: str | None) -> str | None:
@@ -267,7 +270,10 @@ def _spectrum(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
 
 def _mfpt(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
     if sweep is not None and "mfpt_at_start" in ds:
-        _against_sweep(ax, ds, sweep, [("from the start", ds["mfpt_at_start"], "o-")], log=True)
+        series = [("from the start", ds["mfpt_at_start"], "o-")]
+        if "theory_escape_time" in ds:
+            series.append(("closed form", ds["theory_escape_time"], "x--"))
+        _against_sweep(ax, ds, sweep, series, log=True)
         ax.set_ylabel(_label(ds["mfpt_at_start"]))
         ax.set_title("mean first-passage time")
         _legend(ax)
@@ -348,6 +354,13 @@ def _optimizer_escape(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
         ("simulator (95 % CI)", f"mean_escape{suffix or '_time'}", f"mean_escape{suffix or '_time'}_ci", "s"),
         ("theory (Kramers, local T)", f"theory_escape{suffix or '_time'}", None, "D"),
     ]
+    if sweep is not None and sweep.categories(ds) is None:  # a numeric sweep (sharpness, temperature): lines on a log axis
+        lines = [(name, ds[var], style) for (name, var, _, _), style in zip(series, ("o-", "s", "x--")) if var in ds]
+        _against_sweep(ax, ds, sweep, lines, log=True)
+        ax.set_ylabel("escape time [iterations]" if iterations else _label(ds["theory_escape_time"]))
+        ax.set_title("escape time from the start's well")
+        _legend(ax)
+        return
     _comparison(ax, ds, sweep, series, "escape time [iterations]" if iterations else _label(ds["theory_escape_time"]), "escape time from the start's well")
 
 

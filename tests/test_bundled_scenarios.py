@@ -21,22 +21,23 @@ def test_there_are_bundled_scenarios():
     assert {"double_well", "ou", "double_well_2d", "kramers_1d", "eyring_kramers_2d"} <= names
 
 
-#: Scenarios whose low-temperature runs include methods that lose digits, and say so.
-WARNS = {"kramers_1d", "kramers_turnover"}
+#: Scenarios that warn, and what they say: low-temperature runs include methods that lose digits;
+#: flat_minima's SGD at k = 4 has lr |H| = 0.16, where discrete-time effects are not small.
+WARNS = {"kramers_1d": "digits", "kramers_turnover": "digits", "flat_minima": "digits|overdamped model needs"}
 
 
 #: Scenarios that take more than a few seconds: run in CI's slow step (tests/test_comparison.py runs a
 #: reduced optimizers_compare in the fast suite).
-SLOW = {"kramers_turnover", "optimizers_compare"}
+SLOW = {"kramers_turnover", "optimizers_compare", "flat_minima"}
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p for p in SCENARIOS], ids=[p.stem for p in SCENARIOS])
 def test_bundled_scenario_runs(path, tmp_path):
     out = tmp_path / f"{path.stem}.nc"
     runner = CliRunner()
-    assert runner.invoke(main, ["validate", str(path)]).exit_code == 0
-    expected = pytest.warns(FPSolverWarning, match="digits") if path.stem in WARNS else contextlib.nullcontext()
+    expected = pytest.warns(FPSolverWarning, match=WARNS[path.stem]) if path.stem in WARNS else contextlib.nullcontext()
     with expected:
+        assert runner.invoke(main, ["validate", str(path)]).exit_code == 0
         result = runner.invoke(main, ["run", str(path), "-o", str(out), "--no-progress"])
     assert result.exit_code == 0, result.output
     ds = xr.open_dataset(out)
@@ -68,17 +69,24 @@ def _rates_beside_theory(ds: xr.Dataset, barrier: float, low: float, high: float
 
 
 def _flat_minima(ds: xr.Dataset) -> None:
-    """SGD's log escape time is a line in 1/k and Adam's in 1/sqrt(k): each fits its own scaling
-    with an rms residual at least 5x smaller than the other's (measured 0.098 vs 3.40 for SGD,
-    0.025 vs 2.40 for Adam), and SGD escapes sharp minima (k = 4) far faster than Adam (measured
-    e^32.3 vs e^67.8 in SGD time)."""
+    """SGD (overdamped), Momentum (EMA form), Adam and Adai (phase space, by dynamics: auto) on the
+    sharpened double well, k = 1 ... 4 at lr = 0.02. SGD, Momentum and Adai fit log tau against 1/k
+    better than against 1/sqrt(k) (rms residuals measured 0.103 vs 0.207 for SGD, 0.042 vs 0.259 for
+    Momentum and Adai: the 1/k law is asymptotic, and at k = 4 the barrier is only 2.5 T, so SGD's
+    margin is 2x); Adam fits 1/sqrt(k) 17x better (0.019 vs 0.322). The closed forms' fitted slopes
+    match the PDE's to 1 % (measured 0.3 %: the prefactor is off by a constant factor for the
+    inertial runs, 25-30 % with a theta-dependent temperature, which the slope does not see), and
+    at k = 4 Adam takes 1200x longer than SGD (measured 7.4e5 vs 594 iterations)."""
     fits = ds.set_xindex("group") if "group" not in ds.indexes else ds
-    sgd, adam = fits.sel(group="optimizer_kind=sgd"), fits.sel(group="optimizer_kind=adam")
-    assert float(sgd["fit_residual_inv_sqrt_k"]) > 5 * float(sgd["fit_residual_inv_k"])
+    assert list(ds["dynamics"].values) == ["overdamped"] * 5 + ["inertial"] * 15
+    for group in ("optimizer_kind=sgd", "optimizer_kind=momentum, optimizer_form=ema", "optimizer_kind=adai"):
+        fit = fits.sel(group=group)
+        assert float(fit["fit_residual_inv_sqrt_k"]) > 1.5 * float(fit["fit_residual_inv_k"]), group
+    adam = fits.sel(group="optimizer_kind=adam")
     assert float(adam["fit_residual_inv_k"]) > 5 * float(adam["fit_residual_inv_sqrt_k"])
-    times = ds["mfpt_at_start"].values
-    assert times[4] * 1e10 < times[9]  # k = 4: SGD vs Adam
-
+    np.testing.assert_allclose(fits["fit_theory_slope_inv_k"], fits["fit_slope_inv_k"], rtol=0.01)
+    times = ds["mfpt_at_start_iterations"].values
+    assert times[4] * 300 < times[14]  # k = 4: SGD vs Adam
 
 def _turnover(ds: xr.Dataset) -> None:
     """Phase space over gamma = 0.03 ... 30 at barrier/T = 10: the mfpt and survival estimators agree
