@@ -18,7 +18,7 @@ from .errors import InputError
 from .escape import COMMITTOR_ATTRS, CURRENT_ATTRS, ESCAPE_METHODS, EscapeProblem, escape_rate
 from .fields_xr import DENSITY_ATTRS, TIME_UNITS, from_field, to_dataarray
 from .grid import Grid
-from .linalg import AUTO, DIRECT_SOLVERS, choose_solver
+from .linalg import AUTO, DIRECT_SOLVERS, choose_solver, grid_options
 from .models import Model
 from .operators import assemble_generator
 from .rates import checked, committor, direct_error, mfpt_field, reactive_current, steady_population
@@ -90,7 +90,8 @@ class FokkerPlanck:
 
     @cached_property
     def _systems(self) -> SystemCache:
-        return SystemCache(self.operator, self.solver)
+        conserved = self.volumes if self.boundaries.conserves_mass else None
+        return SystemCache(self.operator, self.solver, conserved, **grid_options(self.solver, self.grid.shape, "evolve"))
 
     @property
     def volumes(self) -> np.ndarray:

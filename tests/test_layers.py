@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).parents[1] / "fpsolver"
 #: Layers from the bottom up; a module may import only modules of lower layers (or its own package's).
 LAYERS = [
     {"_version", "errors"},
-    {"symmetrize", "extrapolate"},
+    {"symmetrize", "extrapolate", "multigrid"},
     {"grid", "expressions"},
     {"boundary", "fields", "landscapes", "fields_xr", "gridcheck"},
     {"models", "critical", "initial", "linalg", "regions", "noise"},
