@@ -210,23 +210,13 @@ class PreviousSolutions:
         self._solutions: list[np.ndarray] = []
         self._gram = np.zeros((0, 0))
 
-    def guess(self, b: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray | None:
-        """The best guess for right-hand side ``b`` in the span of the remembered solutions and of
-        ``extra`` (the caller's own guess; one more product with the matrix), or None without either."""
-        vectors = list(self._solutions)
-        gram = self._gram
-        if extra is not None:
-            image = self._matrix @ extra
-            row = np.array([inner(x, image) for x in vectors] + [inner(extra, image)])
-            m = len(vectors)
-            gram = np.empty((m + 1, m + 1))
-            gram[:m, :m], gram[m, :], gram[:, m] = self._gram, row, row
-            vectors.append(extra)
-        if not vectors:
+    def guess(self, b: np.ndarray) -> np.ndarray | None:
+        """The projected guess for right-hand side ``b``, or None before the first solution."""
+        if not self._solutions:
             return None
-        weights = np.linalg.pinv(gram, rcond=1e-13, hermitian=True) @ np.array([inner(x, b) for x in vectors])
+        weights = np.linalg.pinv(self._gram, rcond=1e-13, hermitian=True) @ np.array([inner(x, b) for x in self._solutions])
         guess = np.zeros_like(b)
-        for weight, x in zip(weights, vectors):
+        for weight, x in zip(weights, self._solutions):
             guess += weight * x
         return guess
 
@@ -254,6 +244,8 @@ class _AMG:
         self._rtol, self._maxiter = rtol, maxiter
         self._grid_shape = grid_shape
         self._symmetric = symmetrize(matrix)
+        # A box hierarchy costs less to build than the Jacobi iterations it would save (80³: 0.1 s).
+        self._box = self._symmetric is not None and grid_shape is not None
         self._system = self._symmetric.matrix if self._symmetric is not None else sps.csr_matrix(matrix)
         self._previous = PreviousSolutions(self._system, projection) if self._symmetric is not None and projection > 0 else None
         diagonal = self._system.diagonal()
@@ -267,7 +259,7 @@ class _AMG:
 
     def _hierarchy(self) -> Callable[[np.ndarray], np.ndarray]:
         """The multigrid cycle: box aggregation on the grid for symmetric systems, else Ruge-Stueben."""
-        if self._symmetric is not None and self._grid_shape is not None:
+        if self._box:
             return BoxMultigrid(self._system, self._grid_shape, self._symmetric.scale)
         return amg_preconditioner(self._system).matvec
 
@@ -305,11 +297,10 @@ class _AMG:
         guess = np.zeros(self.shape[0]) if x0 is None else np.asarray(x0, dtype=float)
         if self._symmetric is not None:
             rhs, guess = self._symmetric.to_symmetric(rhs), self._symmetric.to_symmetric(guess)
-        if self._previous is not None:
-            projected = self._previous.guess(rhs, guess if x0 is not None else None)
-            guess = guess if projected is None else projected
+        projected = self._previous.guess(rhs) if self._previous is not None else None
+        guess = guess if projected is None else projected  # the caller's guesses are earlier solutions
         done = False
-        if not self._multigrid and self._precondition is not None:
+        if not self._multigrid and self._precondition is not None and not self._box:
             guess, done = self._run(rhs, guess, JACOBI_ITERATIONS, target)
         if not done:
             if not self._multigrid:

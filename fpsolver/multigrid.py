@@ -35,8 +35,9 @@ from .errors import InputError
 
 __all__ = ["COARSEST", "box_aggregates", "BoxMultigrid"]
 
-#: Coarsening stops once a level has at most this many unknowns (dense Cholesky there).
-COARSEST = 1000
+#: Coarsening stops once a level has at most this many unknowns (dense Cholesky there; 80³ ends at
+#: 5³ = 125, where the triangular solves cost 0.05 ms against 2.3 ms at 10³).
+COARSEST = 200
 
 
 def box_aggregates(shape: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -82,6 +83,7 @@ class BoxMultigrid:
         a.sort_indices()
         c = np.ones(n) if candidate is None else np.asarray(candidate, dtype=float)
         self.matrices: list[sps.csr_matrix] = [a]
+        self._upper: list[sps.csr_matrix] = []  # strictly upper parts: the residual after a forward sweep
         self.prolongations: list[sps.csr_matrix] = []
         self.restrictions: list[sps.csr_matrix] = []
         while a.shape[0] > COARSEST and max(shape) > 1:
@@ -89,6 +91,7 @@ class BoxMultigrid:
             norms = np.sqrt(np.bincount(aggregate, weights=c * c))
             p = sps.csr_matrix((c / norms[aggregate], (np.arange(a.shape[0]), aggregate)), shape=(a.shape[0], norms.size))
             r = sps.csr_matrix(p.T)
+            self._upper.append(sps.triu(a, k=1, format="csr"))
             a = sps.csr_matrix(r @ a @ p)
             a.sort_indices()
             c = norms  # the candidate restricted exactly: P @ norms == c
@@ -112,6 +115,7 @@ class BoxMultigrid:
         a = self.matrices[level]
         x = np.zeros_like(r)
         _gauss_seidel(a, x, r, forward=True)
-        x += self.prolongations[level] @ self._cycle(level + 1, self.restrictions[level] @ (r - a @ x))
+        # A forward sweep from zero solves (D + L) x = r, so the residual is r - A x = -U x.
+        x += self.prolongations[level] @ self._cycle(level + 1, self.restrictions[level] @ -(self._upper[level] @ x))
         _gauss_seidel(a, x, r, forward=False)
         return x
