@@ -25,6 +25,7 @@ from .rates import checked, committor, direct_error, mfpt_field, reactive_curren
 from .regions import cell_index, interpolate_at, point_text, region_mask, start_cells, target_mask
 from .spectral import slowest_modes, stationary_density
 from .stepping import LIMITED_SCHEMES, Callback, MassCheck, PositivityLimiter, ProgressBar, SystemCache, integrate, steps_for
+from .threads import thread_summary
 from .transient import dividing_plane, surface_flux
 
 __all__ = ["FokkerPlanck", "ESCAPE_METHODS"]
@@ -103,6 +104,7 @@ class FokkerPlanck:
         attrs: dict[str, Any] = {f"model_{k}": str(v) for k, v in self.model.describe().items()}
         attrs["boundary"] = str(self.boundaries.as_dict(self.grid))
         attrs["solver"] = self.solver
+        attrs["threads"] = thread_summary()  # cached: read once per process
         return attrs
 
     # Verbs -------------------------------------------------------------------
