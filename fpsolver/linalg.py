@@ -293,7 +293,7 @@ class _AMG:
 
     def _solve(self, b: np.ndarray, x0: np.ndarray | None, rtol: float) -> np.ndarray:
         rhs = np.asarray(b, dtype=float)
-        target = rtol * float(np.linalg.norm(rhs))  # residual of the original system
+        target = rtol * math.sqrt(inner(rhs, rhs))  # residual of the original system
         guess = np.zeros(self.shape[0]) if x0 is None else np.asarray(x0, dtype=float)
         if self._symmetric is not None:
             rhs, guess = self._symmetric.to_symmetric(rhs), self._symmetric.to_symmetric(guess)
