@@ -17,11 +17,14 @@ Registered methods
     O(N) iterative solve for 3-D and larger problems. When the matrix balances (detailed
     balance, :mod:`fpsolver.symmetrize`) the system is rewritten as :math:`S y = H^{-1}b`
     with :math:`S = H^{-1}AH` symmetric and solved by conjugate gradients; otherwise by
-    BiCGSTAB. Both stop on the residual of the original system. The preconditioner is Jacobi
-    while that converges within :data:`JACOBI_ITERATIONS` iterations (very small steps, where
-    :math:`I - c\Delta t\mathcal L` is nearly diagonal and building a pyamg hierarchy would cost
-    more than the solve), and a classical (Ruge–Stüben) pyamg hierarchy from then on, built
-    once. Tolerance ``rtol`` (default 1e-10, relative residual); ``solve(b, x0)`` warm-starts.
+    BiCGSTAB. Both stop on the residual of the original system. Preconditioner: with the
+    grid's shape (option ``grid_shape``, passed by :class:`~fpsolver.problem.FokkerPlanck`)
+    and a balanced matrix, one V-cycle of :class:`~fpsolver.multigrid.BoxMultigrid`; otherwise
+    Jacobi while that converges within :data:`JACOBI_ITERATIONS` iterations, then a classical
+    (Ruge–Stüben) pyamg hierarchy, built once. Symmetric systems start from the best
+    combination of their last :data:`PROJECTION_SIZE` solutions (:class:`PreviousSolutions`).
+    Tolerance ``rtol`` (default 1e-10, relative residual; :data:`STEP_RTOL` for the systems of
+    time steps, whose schemes may pass a tolerance per solve); ``solve(b, x0)`` warm-starts.
 
 Every factorisation takes an optional starting guess, ``solve(b, x0)``; direct methods ignore it.
 :func:`choose_solver` picks a method from the grid (``solver="auto"``).
