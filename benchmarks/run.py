@@ -28,6 +28,10 @@ import scipy.linalg as sla
 from findiff import coefficients
 
 import fpsolver as fp
+from fpsolver.resources import estimate
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import baseline_p3  # noqa: E402  (the independent SG+BDF2 baseline next to this file)
 
 ROWS: list[tuple[str, str, float, float, str]] = []
 
@@ -146,10 +150,18 @@ def p3(repeat: int, sizes: tuple[int, ...]) -> None:
 
         return run
 
+    def baseline(n: int, dt: float) -> Callable[[], float]:
+        def run() -> float:
+            p, x, y = baseline_p3.solve(n, dt)
+            return float(np.abs(p - reference(x, y)).max())
+
+        return run
+
     peers = {200: "FiPy 1.6e-4/56 s; py-pde 1.9e-3/28 s", 400: "py-pde 4.7e-4/98 s; FiPy 2.9e-4/386 s"}
     for n in sizes:
-        for scheme, dt in (("trbdf2", 0.1), ("trbdf2", 0.05), ("bdf2", 0.02)):
+        for scheme, dt in (("trbdf2", 0.5), ("trbdf2", 0.25), ("trbdf2", 0.1), ("bdf2", 0.02)):
             row(f"P3 transient {n}x{n} t=5", f"{scheme} dt={dt}", repeat, transient(n, scheme, dt), peers.get(n, ""))
+        row(f"P3 transient {n}x{n} t=5", "baseline SG+BDF2 dt=0.05", repeat, baseline(n, 0.05), "benchmarks/baseline_p3.py")
 
     def stationary(n: int) -> Callable[[], float]:
         def run() -> float:
@@ -207,13 +219,13 @@ def three_d_case(n: int, task: str) -> dict[str, float]:
     Gaussian at (-1, 0.5, 0), sd 0.3; the error is the mass drift. ``stationary``: max error against
     the sampled Gibbs density, relative to its peak.
     """
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     grid = fp.Grid.uniform(x=(-2.5, 2.5, n), y=(-2.5, 2.5, n), z=(-2.5, 2.5, n))
     pb = fp.FokkerPlanck(fp.Overdamped(fp.Landscape.from_expression(THREE_D), temperature=1.0), grid)
     extra: dict[str, float] = {}
     if task == "spectrum":
         rate = float(pb.spectrum(k=2)["rate"].values[1])
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         line = fp.Grid.uniform(x=(-2.5, 2.5, n))
         exact = np.sort(-np.linalg.eigvals(fp.FokkerPlanck(fp.Overdamped(fp.Landscape.from_expression("4*(x**2 - 1)**2"), temperature=1.0), line, solver="superlu").operator.toarray()).real)[1]
         continuum = schroedinger_rate(lambda x: 16 * x * (x**2 - 1), lambda x: 48 * x**2 - 16, 1.0, -2.5, 2.5)
@@ -221,16 +233,16 @@ def three_d_case(n: int, task: str) -> dict[str, float]:
     elif task == "steps":
         p0 = fp.gaussian(grid, mean=[-1.0, 0.5, 0.0], std=[0.3, 0.3, 0.3])
         mass = pb.evolve(p0, t_end=2.0, dt=0.1, scheme="trbdf2")["mass"].values
-        seconds, error = time.perf_counter() - start, abs(float(mass[-1]) - 1.0)
+        seconds, cpu, error = time.perf_counter() - start, time.process_time() - cpu, abs(float(mass[-1]) - 1.0)
     else:
         ps = pb.stationary().values
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         x, y, z = grid.mesh()
         g = np.exp(-4 * (x**2 - 1) ** 2 - 2 * y**2 - 2 * z**2)
         g = g / grid.integrate(g)
         error = float(np.abs(ps - g).max() / g.max())
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux -> GiB
-    return {"seconds": seconds, "error": error, "rss_gib": rss, "solver": pb.solver, **extra}
+    return {"seconds": seconds, "cpu_seconds": cpu, "error": error, "rss_gib": rss, "solver": pb.solver, **extra}
 
 
 def three_d(repeat: int, sizes: tuple[int, ...]) -> None:
@@ -245,8 +257,11 @@ def three_d(repeat: int, sizes: tuple[int, ...]) -> None:
                 results.append(json.loads(out.stdout.strip().splitlines()[-1]))
             seconds = statistics.median(r["seconds"] for r in results)
             rss = max(r["rss_gib"] for r in results)
+            cpu = statistics.median(r["cpu_seconds"] for r in results)
             last = results[-1]
-            note = f"peak RSS {rss:.2f} GiB, solver {last['solver']}" + (f", grid error {last['grid_error']:.1e}" if "grid_error" in last else "")
+            snapshots, factorisations = {"steps": (2, 1), "spectrum": (0, 1), "stationary": (1, 0)}[task]
+            guess = estimate((n, n, n), last["solver"], n_snapshots=snapshots, factorisations=factorisations).total_bytes / 2**30
+            note = f"CPU {cpu:.1f} s, peak RSS {rss:.2f} GiB (estimate {guess:.2f}), solver {last['solver']}" + (f", grid error {last['grid_error']:.1e}" if "grid_error" in last else "")
             ROWS.append((f"3-D {n}^3", task, last["error"], seconds, note))
             print(f"{f'3-D {n}^3':<26} {task:<34} {last['error']:>10.2e} {seconds:>9.3f}  {note}", flush=True)
 

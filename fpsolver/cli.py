@@ -178,10 +178,11 @@ def _task_names(scenario: Any) -> str:
 
 @main.command()
 def info() -> None:
-    """Versions, registered schemes, solvers and landscapes."""
+    """Versions, registered schemes, solvers and landscapes, cores and threads."""
     from .landscapes import LIBRARY
     from .linalg import SOLVERS
     from .stepping import SCHEMES
+    from .threads import thread_summary
 
     click.echo(f"fpsolver {__version__} on Python {platform.python_version()} ({platform.platform()})")
     for dep in ("numpy", "scipy", "sympy", "xarray", "h5netcdf", "h5py", "pydantic", "findiff", "matplotlib"):
@@ -194,6 +195,7 @@ def info() -> None:
     click.echo(f"linear solvers:        {', '.join(SOLVERS)}")
     click.echo(f"landscape kinds:       {', '.join(LIBRARY)} (or 'expression')")
     click.echo("conventions:           ito, stratonovich, isothermal")
+    click.echo(f"cores and threads:     {thread_summary()}")
 
 
 @main.command()

@@ -18,13 +18,14 @@ from .errors import InputError
 from .escape import COMMITTOR_ATTRS, CURRENT_ATTRS, ESCAPE_METHODS, EscapeProblem, escape_rate
 from .fields_xr import DENSITY_ATTRS, TIME_UNITS, from_field, to_dataarray
 from .grid import Grid
-from .linalg import AUTO, DIRECT_SOLVERS, choose_solver
+from .linalg import AUTO, DIRECT_SOLVERS, choose_solver, grid_options
 from .models import Model
 from .operators import assemble_generator
 from .rates import checked, checked_field, committor, direct_error, mfpt_at, mfpt_field, reactive_current, steady_population
 from .regions import cell_index, point_text, region_mask, start_cells, target_mask
 from .spectral import slowest_modes, stationary_density
 from .stepping import LIMITED_SCHEMES, Callback, MassCheck, PositivityLimiter, ProgressBar, SystemCache, integrate, steps_for
+from .threads import thread_summary
 from .transient import dividing_plane, surface_flux
 
 __all__ = ["FokkerPlanck", "ESCAPE_METHODS"]
@@ -90,7 +91,8 @@ class FokkerPlanck:
 
     @cached_property
     def _systems(self) -> SystemCache:
-        return SystemCache(self.operator, self.solver)
+        conserved = self.volumes if self.boundaries.conserves_mass else None
+        return SystemCache(self.operator, self.solver, conserved, **grid_options(self.solver, self.grid.shape, "evolve"))
 
     @property
     def volumes(self) -> np.ndarray:
@@ -102,6 +104,7 @@ class FokkerPlanck:
         attrs: dict[str, Any] = {f"model_{k}": str(v) for k, v in self.model.describe().items()}
         attrs["boundary"] = str(self.boundaries.as_dict(self.grid))
         attrs["solver"] = self.solver
+        attrs["threads"] = thread_summary()  # cached: read once per process
         return attrs
 
     # Verbs -------------------------------------------------------------------

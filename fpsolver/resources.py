@@ -102,7 +102,10 @@ def _krylov_bytes(shape: tuple[int, ...], entries: float) -> float:
 
 @register_solver_cost("amg")
 def _amg_bytes(shape: tuple[int, ...], entries: float) -> float:
-    """An AMG hierarchy is a few times the operator (measured 0.71 GiB peak for 80^3 lambda_1)."""
+    """The symmetrised copy, a Ruge-Stueben hierarchy (operator complexity ~3) or a box one (~1.14),
+    and about 30 vectors (CG, LOBPCG blocks, eight remembered solutions). Against the peak RSS of
+    fresh processes (benchmarks/README.md): 0.7-1.45x of it for 60^3-100^3 steps, spectra and
+    stationary states."""
     cells = _cells(shape)
     return LU_BYTES_PER_ENTRY * 3.0 * entries + 8.0 * 30 * cells
 

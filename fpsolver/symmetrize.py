@@ -66,9 +66,11 @@ def log_balance_weights(matrix: sps.spmatrix) -> np.ndarray | None:
     :data:`BALANCE_TOL` (a cycle with net circulation: no detailed balance).
     """
     split = _off_diagonal(matrix)
-    if split is None:
-        return None
-    off, partner = split
+    return None if split is None else _balance_weights(*split)
+
+
+def _balance_weights(off: sps.csr_matrix, partner: np.ndarray) -> np.ndarray | None:
+    """:func:`log_balance_weights` from the split of :func:`_off_diagonal` (computed once by callers)."""
     n = off.shape[0]
     log_ratio = sps.csr_matrix((np.log(np.abs(off.data)) - np.log(np.abs(partner)), off.indices, off.indptr), shape=off.shape)
     order, parent = breadth_first_order(off, 0, directed=False, return_predecessors=True)
@@ -120,10 +122,11 @@ def symmetrize(matrix: sps.spmatrix) -> Symmetrization | None:
     None when ``matrix`` does not balance (:func:`log_balance_weights`) or when the weights
     spread over more than :data:`MAX_LOG_SPREAD` in the log (the scaling would underflow).
     """
-    log_w = log_balance_weights(matrix)
-    if log_w is None or -log_w.min() > MAX_LOG_SPREAD:
+    split = _off_diagonal(matrix)
+    log_w = None if split is None else _balance_weights(*split)
+    if split is None or log_w is None or -log_w.min() > MAX_LOG_SPREAD:
         return None
-    off, partner = _off_diagonal(matrix)  # type: ignore[misc]  # balanced, so not None
+    off, partner = split
     off.data = np.sign(off.data) * np.sqrt(off.data * partner)
     sym = sps.csr_matrix(off + sps.diags(sps.csr_matrix(matrix).diagonal()))
     return Symmetrization(sym, np.exp(0.5 * log_w))

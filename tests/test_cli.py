@@ -45,7 +45,7 @@ def test_validate_and_info(runner, tmp_path):
     result = runner.invoke(main, ["validate", str(_scenario(tmp_path))])
     assert result.exit_code == 0 and "ok (50 cells" in result.output
     result = runner.invoke(main, ["info"])
-    assert result.exit_code == 0 and "bdf2" in result.output and "superlu" in result.output
+    assert result.exit_code == 0 and "bdf2" in result.output and "superlu" in result.output and "cores and threads" in result.output
 
 
 def test_bad_scenario_exits_2_with_one_located_line_and_keeps_existing_output(runner, tmp_path):

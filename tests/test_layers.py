@@ -13,8 +13,8 @@ PACKAGE = Path(__file__).parents[1] / "fpsolver"
 
 #: Layers from the bottom up; a module may import only modules of lower layers (or its own package's).
 LAYERS = [
-    {"_version", "errors"},
-    {"symmetrize", "extrapolate"},
+    {"_version", "errors", "threads"},
+    {"symmetrize", "extrapolate", "multigrid"},
     {"grid", "expressions"},
     {"boundary", "fields", "landscapes", "fields_xr", "gridcheck"},
     {"tabulated"},

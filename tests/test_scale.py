@@ -105,11 +105,26 @@ def test_lobpcg_spectrum_matches_shift_invert(boundary):
         assert min(np.abs(a - b).max(), np.abs(a + b).max()) <= 1e-5 * np.abs(b).max()
 
 
-def test_amg_time_steps_match_superlu():
+def test_amg_time_steps_match_superlu_within_a_share_of_the_time_error():
+    # The amg solves inside TR-BDF2 are inexact by design: each step's relative residual is a tenth of
+    # the previous step's local error estimate. Their effect must stay a small share of the time error
+    # (estimated by step doubling: e(dt) = 4/3 (P_dt - P_dt/2) for a second-order scheme): measured
+    # 0.0025 of it; 0.05 leaves margin. Probability stays exact (the defect is put back after every solve).
     p0 = fp.gaussian(well_3d(14).grid, mean=[-1.0, 0.5, 0.0], std=[0.3, 0.3, 0.3])
-    runs = [well_3d(14, solver=s).evolve(p0, t_end=0.5, dt=0.1, scheme="trbdf2")["p"].values[-1] for s in ("amg", "superlu")]
-    # each solve to rtol 1e-10; ten solves
-    assert np.abs(runs[0] - runs[1]).max() <= 1e-8 * np.abs(runs[1]).max()
+    amg, direct, finer = (well_3d(14, solver=s).evolve(p0, t_end=0.5, dt=dt, scheme="trbdf2") for s, dt in (("amg", 0.1), ("superlu", 0.1), ("superlu", 0.05)))
+    time_error = 4.0 / 3.0 * np.abs(direct["p"].values[-1] - finer["p"].values[-1]).max()
+    assert np.abs(amg["p"].values[-1] - direct["p"].values[-1]).max() <= 0.05 * time_error
+    assert abs(float(amg["mass"].values[-1]) - 1.0) <= 1e-13
+
+
+def test_amg_solve_tolerance_follows_the_step_error():
+    # Smaller steps have smaller local errors, so their solves must be tighter: the result then stays
+    # within a share of the (smaller) time error: measured 0.012 of it, where a fixed 1e-5 residual
+    # gives 0.14 (so the bound 0.05 fails without the tuning).
+    p0 = fp.gaussian(well_3d(12).grid, mean=[-1.0, 0.5, 0.0], std=[0.3, 0.3, 0.3])
+    amg, direct, finer = (well_3d(12, solver=s).evolve(p0, t_end=0.1, dt=dt, scheme="trbdf2") for s, dt in (("amg", 0.0125), ("superlu", 0.0125), ("superlu", 0.00625)))
+    time_error = 4.0 / 3.0 * np.abs(direct["p"].values[-1] - finer["p"].values[-1]).max()
+    assert np.abs(amg["p"].values[-1] - direct["p"].values[-1]).max() <= 0.05 * time_error
 
 
 def test_richardson_extrapolated_rate_is_fourth_order():
@@ -154,3 +169,14 @@ def test_amg_breakdown_is_a_solver_error():
     matrix = sps.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1]).tocsc()
     with pytest.raises(SolverError, match="superlu"):
         factorize(matrix, "amg").solve(np.ones(n))
+
+
+def test_adaptive_steps_with_amg_match_superlu():
+    # The amg path filters the error estimate with a loose solve (rtol 1e-3) and tunes its step
+    # solves from it. Both runs take the same steps (the estimates agree), so their states at t = 0.2
+    # must agree far below rtol: measured 1.3e-6 of the peak; 1e-4 leaves margin for step choices.
+    p0 = fp.gaussian(well_3d(12).grid, mean=[-1.0, 0.5, 0.0], std=[0.3, 0.3, 0.3])
+    runs = [well_3d(12, solver=s).evolve(p0, t_end=0.2, scheme="trbdf2", rtol=1e-3) for s in ("amg", "superlu")]
+    final = [run["p"].values[-1] for run in runs]
+    assert np.abs(final[0] - final[1]).max() <= 1e-4 * np.abs(final[1]).max()
+    assert abs(float(runs[0]["mass"].values[-1]) - 1.0) <= 1e-13
