@@ -49,5 +49,5 @@ def thread_summary() -> str:
     parts.append(", ".join(f"{k}={v}" for k, v in variables.items()) or "no thread variables set")
     pools = info["pools"]
     assert isinstance(pools, list)
-    parts.append(", ".join(f"{p['api']}: {p['threads']} threads" for p in pools) if pools else "thread pools unknown (threadpoolctl not installed)")
+    parts.append(", ".join(f"{p['api']}: {p['threads']} thread{'' if p['threads'] == 1 else 's'}" for p in pools) if pools else "thread pools unknown (threadpoolctl not installed)")
     return "; ".join(parts)
