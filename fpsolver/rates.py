@@ -422,7 +422,11 @@ def _seed_times_potential(chain: MarkovChain, seeds: np.ndarray, target: np.ndar
             errors[k] = result.error + abs(float(np.sum(np.exp(log_exits[k]))) - 1.0)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         exits = np.exp(log_exits - log_times[:, None])
-        times = gth_solve(exits[:, :m], exits[:, m], np.ones(m))
+    if not np.all(np.isfinite(exits)) or not np.all(exits.sum(axis=1) > 0):
+        # A capacity or population without a positive sum (weights far from the stationary masses,
+        # e.g. a temperature that varies along the path): no digits here; the caller falls back.
+        return np.full(m, np.nan), np.full(m, np.inf)
+    times = gth_solve(exits[:, :m], exits[:, m], np.ones(m))
     return times, np.where(np.isfinite(times), errors, np.inf)
 
 
