@@ -178,7 +178,7 @@ def test_potential_theory_without_digits_falls_back_to_the_direct_solve():
     Maxwell-Boltzmann reference is far from stationary and the potential-theory sums lose their sign.
     The MFPT must then come from the direct solve (with its survival-rate error estimate), not raise
     "the target cannot be reached". At this barrier the direct solve has digits: the time agrees with
-    that on a velocity axis twice as fine to 1e-3 (the grid error; measured 148.27 against 148.27)."""
+    that on a velocity axis twice as fine to 1e-3 (the velocity grid error; tau = 148.27 here)."""
     from fpsolver.validation import escape_case
 
     case = escape_case("adai", 0.04, "inertial")
