@@ -13,10 +13,12 @@ dataset with the swept keys as dimensions, like ``fpsolver run`` does sequential
 * each finished run is written to ``.<output name>.runs/<key>.nc`` beside the output, keyed by
   a hash of the run's scenario data, so an interrupted sweep, or one rerun after a failed run
   was fixed, skips the runs already done; the folder is removed once every run has landed.
-  Local workers write (and read back) their own run files, in parallel: done in the parent,
-  that netCDF traffic (0.15 s each way per run) was serial and took 11 of the 31 s of the
-  20-run flat-minima sweep on 2 workers. A cluster's workers may not share the file system,
-  so for them the parent does it.
+  Local workers write their own run files, in parallel: done in the parent, that netCDF
+  traffic (0.15 s each way per run) was serial and took 11 of the 31 s of the 20-run
+  flat-minima sweep on 2 workers. A cluster's workers may not share the file system, so for
+  them the parent writes. Run files are read back only when a sweep resumes (some runs were
+  already done), and then every run is taken from its file, so that fresh and resumed runs
+  combine alike.
 """
 
 from __future__ import annotations
@@ -57,17 +59,18 @@ def cache_dir(output: Path) -> Path:
 def _work(source: str, variant: Variant, keys: list[str], output: str, keep: str | None = None) -> RunResult:
     """Worker: rebuild one run from its YAML data and compute it (never raises for the run's own failures).
 
-    With ``keep`` (a run file path), a successful run is written there and returned as read back.
+    With ``keep`` (a run file path), a successful run is also written there.
     """
     result = compute_variant(source, variant, keys, output=Path(output))
-    return _kept(result, Path(keep)) if keep is not None else result
+    if keep is not None:
+        _keep(result, Path(keep))
+    return result
 
 
-def _kept(result: RunResult, path: Path) -> RunResult:
-    """A successful run written to ``path`` and read back: fresh and cached runs then combine alike."""
-    if result.dataset is None:
-        return result
-    return RunResult(_load(write_dataset(result.dataset, path)), None)
+def _keep(result: RunResult, path: Path) -> None:
+    """Write a successful run to its run file (what a rerun of an interrupted sweep skips)."""
+    if result.dataset is not None:
+        write_dataset(result.dataset, path)
 
 
 def run_sweep(
@@ -96,6 +99,7 @@ def run_sweep(
             results[i] = RunResult(_load(done), None)
             logger.info("%s: run %s already done (%s)", run.source, run.runs[i][0].label, done)
     todo = [i for i, r in enumerate(results) if r is None]
+    resumed = len(todo) < len(results)
     if todo:
         local = scheduler is None
         with _Workers(workers, scheduler) as pool, _bar(len(todo), progress) as bar:
@@ -103,7 +107,11 @@ def run_sweep(
             for future in as_completed(futures):
                 i = futures[future]
                 result = future.result()
-                results[i] = result if local else _kept(result, cache / f"{keys[i]}.nc")
+                if not local:
+                    _keep(result, cache / f"{keys[i]}.nc")
+                if resumed and result.dataset is not None:  # combine like the runs read from their files
+                    result = RunResult(_load(cache / f"{keys[i]}.nc"), None)
+                results[i] = result
                 bar.update(1)
     combined = combine_runs(run, [r for r in results if r is not None])  # SweepError when every run failed
     failed = sum(r is not None and r.failure is not None for r in results)
