@@ -281,4 +281,6 @@ def choose_solver(grid: Grid, purpose: str = "solve") -> str:
         limit = DIRECT_LIMITS[purpose]
     except KeyError:
         raise InputError(f"unknown solver purpose {purpose!r}; choose one of {', '.join(DIRECT_LIMITS)}") from None
+    if sum(axis.kind == "velocity" for axis in grid) == 2 == grid.ndim // 2:
+        return "kronecker"  # 4-D phase space: fpsolver.kronecker (LU fill and ILU/AMG fail there)
     return "superlu" if grid.ndim <= 2 or grid.size <= limit else "amg"

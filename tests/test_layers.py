@@ -19,7 +19,7 @@ LAYERS = [
     {"boundary", "fields", "landscapes", "fields_xr", "gridcheck"},
     {"models", "critical", "initial", "linalg", "regions", "noise"},
     {"operators", "spectral", "stepping", "theory", "optimizers", "resources"},
-    {"chain", "simulate"},
+    {"chain", "simulate", "kronecker"},
     {"rates", "barrier", "transient"},
     {"escape"},
     {"problem"},
