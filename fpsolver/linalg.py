@@ -268,7 +268,8 @@ def choose_solver(grid: Grid, purpose: str = "solve") -> str:
 
     SuperLU for 1-D and 2-D grids (sparse LU fill grows like N log N there; 400² factorises in
     0.3 s) and for 3-D grids of at most ``DIRECT_LIMITS[purpose]`` cells; ``amg`` beyond (LU fill
-    grows like N^{4/3} and work like N²: 60³ took 108 s and 4 GB).
+    grows like N^{4/3} and work like N²: 60³ took 108 s and 4 GB); ``kronecker``
+    (:mod:`fpsolver.kronecker`) for a 4-D phase space, two positions and two velocities.
 
     Parameters
     ----------
