@@ -210,6 +210,62 @@ def _to_real_pairs(matrix: np.ndarray, pairs: np.ndarray, axis: int) -> np.ndarr
     return np.moveaxis(out, 0, axis)
 
 
+class _Subspace:
+    """Search space V (orthonormal columns), its image AV and H = VᵀAV, in preallocated column-major arrays.
+
+    Appending a column touches only that column (a 40⁴ basis of 36 vectors is 0.7 GiB: copying it
+    per step, or multiplying it by complex coefficients, which makes a complex copy, would dominate).
+    """
+
+    def __init__(self, size: int, apply: Callable[[np.ndarray], np.ndarray], deflated: np.ndarray):
+        self.basis = np.empty((size, MAX_BASIS), order="F")
+        self.image = np.empty((size, MAX_BASIS), order="F")
+        self.projection = np.empty((MAX_BASIS, MAX_BASIS))
+        self.count = 0
+        self.apply, self.deflated = apply, deflated
+
+    @property
+    def full(self) -> bool:
+        return self.count + 2 > MAX_BASIS
+
+    def add(self, t: np.ndarray) -> None:
+        """Orthonormalise ``t`` against the deflated space and V (twice is enough, Kahan) and append it."""
+        basis = self.basis[:, : self.count]
+        for _ in range(2):
+            t = t - self.deflated @ (self.deflated.T @ t)
+            t = t - basis @ (basis.T @ t)
+        norm = np.linalg.norm(t)
+        if norm == 0 or not np.isfinite(norm):
+            return
+        m = self.count
+        self.basis[:, m] = t / norm
+        self.image[:, m] = self.apply(self.basis[:, m])
+        self.count = m + 1
+        self.projection[: m + 1, m] = self.basis[:, : m + 1].T @ self.image[:, m]
+        self.projection[m, :m] = self.basis[:, m] @ self.image[:, :m]
+
+    def combine(self, which: str, coords: np.ndarray) -> np.ndarray:
+        """V @ coords or AV @ coords for complex ``coords`` without a complex copy of V."""
+        matrix = (self.basis if which == "basis" else self.image)[:, : self.count]
+        return matrix @ coords.real + 1j * (matrix @ coords.imag)
+
+    def ritz(self, target: float) -> tuple[np.ndarray, np.ndarray]:
+        """Ritz values and coordinates, nearest ``target`` first."""
+        values, coords = np.linalg.eig(self.projection[: self.count, : self.count])
+        order = np.argsort(np.abs(values - target))
+        return values[order], coords[:, order]
+
+    def restart(self, coords: np.ndarray) -> None:
+        """Keep span(V @ coords) (real and imaginary parts)."""
+        q, r = np.linalg.qr(np.column_stack([coords.real, coords.imag]))
+        q = q[:, np.abs(np.diag(r)) > 1e-12 * np.abs(r).max()]
+        m = q.shape[1]
+        self.projection[:m, :m] = q.T @ self.projection[: self.count, : self.count] @ q
+        self.basis[:, :m] = self.basis[:, : self.count] @ q
+        self.image[:, :m] = self.image[:, : self.count] @ q
+        self.count = m
+
+
 def davidson(
     apply: Callable[[np.ndarray], np.ndarray],
     precondition: Callable[[np.ndarray], np.ndarray],
@@ -222,55 +278,37 @@ def davidson(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """The ``k`` eigenpairs nearest ``target`` of the operator ``apply``, by preconditioned Davidson iteration.
 
+    Each step expands the search space by the preconditioned residual of the first unconverged
+    wanted Ritz pair (its real and imaginary parts for a complex one).
     ``deflated``: orthonormal columns spanning an invariant subspace whose orthogonal complement is
     invariant too (e.g. a null vector that is also the left null vector); the search stays in that complement.
     Returns eigenvalues, unit eigenvectors (columns, complex) and the number of preconditioner applications.
     Raises :class:`~fpsolver.errors.SolverError` when the residuals do not reach ``tolerance`` in ``max_steps``.
     """
-    deflated = np.zeros((start.shape[0], 0)) if deflated is None else deflated
-    basis = np.linalg.qr(start - deflated @ (deflated.T @ start))[0]
-    image = np.column_stack([apply(v) for v in basis.T])
+    space = _Subspace(start.shape[0], apply, np.zeros((start.shape[0], 0)) if deflated is None else deflated)
+    for column in start.T:
+        space.add(column)
     steps = 0
     while True:
-        values, coords = _ritz(basis, image, target)
-        if basis.shape[1] + 2 > MAX_BASIS:
-            keep = coords[:, : min(coords.shape[1], k + 4)]
-            q, r = np.linalg.qr(np.column_stack([keep.real, keep.imag]))
-            q = q[:, np.abs(np.diag(r)) > 1e-12 * np.abs(r).max()]
-            basis, image = basis @ q, image @ q
-            values, coords = _ritz(basis, image, target)
+        values, coords = space.ritz(target)
+        if space.full:
+            space.restart(coords[:, : k + 4])
+            values, coords = space.ritz(target)
         pending = None
         for index in range(k):
-            vector = basis @ coords[:, index]
-            residual = image @ coords[:, index] - values[index] * vector
+            vector = space.combine("basis", coords[:, index])
+            residual = space.combine("image", coords[:, index]) - values[index] * vector
             if np.linalg.norm(residual) > tolerance * np.linalg.norm(vector):
                 pending = residual
                 break
         if pending is None:
-            vectors = basis @ coords[:, :k]
+            vectors = space.combine("basis", coords[:, :k])
             return values[:k], vectors / np.linalg.norm(vectors, axis=0), steps
         if steps >= max_steps:
             raise SolverError(f"the Davidson eigen-solver did not converge in {max_steps} steps (residual {np.linalg.norm(pending):.2g} > {tolerance:.2g})")
-        parts = [pending.real] + ([pending.imag] if np.any(pending.imag) else [])
-        for part in parts:
-            t = precondition(part)
+        for part in [pending.real] + ([pending.imag] if np.any(pending.imag) else []):
+            space.add(precondition(part))
             steps += 1
-            for _ in range(2):  # twice is enough (Kahan)
-                t -= deflated @ (deflated.T @ t)
-                t -= basis @ (basis.T @ t)
-            norm = np.linalg.norm(t)
-            if norm == 0 or not np.isfinite(norm):
-                continue
-            t /= norm
-            basis = np.column_stack([basis, t])
-            image = np.column_stack([image, apply(t)])
-
-
-def _ritz(basis: np.ndarray, image: np.ndarray, target: float) -> tuple[np.ndarray, np.ndarray]:
-    """Ritz values and coordinates (unit vectors), nearest ``target`` first."""
-    values, coords = np.linalg.eig(basis.T @ image)
-    order = np.argsort(np.abs(values - target))
-    return values[order], coords[:, order]
 
 
 @dataclass(frozen=True)
