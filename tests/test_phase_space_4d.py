@@ -106,3 +106,16 @@ def test_kronecker_solver_refuses_position_dependent_coefficients():
     problem = _four_d("x**4/4 - x**2/2 + y**2", damping="1 + 0.1*x**2", temperature=0.1)
     with pytest.raises(fp.InputError, match="constant damping"):
         problem.spectrum(k=2)
+
+
+def test_absorbing_separable_problem_has_the_two_dimensional_leak_rate():
+    # Absorbing in x, reflecting in y: no null mode to deflate; the slowest 4-D rate is the (x, u) problem's
+    # slowest (leak) rate plus the y-part's 0, exactly for the Kronecker sum.
+    land = fp.Landscape.from_expression("x**4/4 - x**2/2 + y**2")
+    model = fp.Inertial(land, damping=1.0, temperature=0.1)
+    four = fp.FokkerPlanck(model, fp.Grid.uniform(**AXES_4D), boundary={"x": "absorbing"})
+    two = fp.FokkerPlanck(
+        fp.Inertial(DOUBLE_WELL, damping=1.0, temperature=0.1), fp.Grid.uniform(x=AXES_4D["x"], u=AXES_4D["u"]), boundary={"x": "absorbing"}
+    )
+    assert four.solver == "kronecker"
+    assert four.spectrum(k=2)["rate"].values[0] == pytest.approx(two.spectrum(k=2)["rate"].values[0], rel=1e-10)
