@@ -24,20 +24,19 @@ of a 12 × 12 block had condition number 5e7, the weighted one 170. Complex pair
 real basis :math:`(\mathrm{Re}\,v, \mathrm{Im}\,v)`, so the four products are real; the pair
 mixing is an O(n_1 n_2) step.
 
-**Coupled landscapes.** The separable part is the pair of marginal free energies
-:math:`L_1(x) = -T\log\int e^{-L/T}dy`, :math:`L_2(y) = -T\log\int e^{-L/T}dx`
-(:class:`MarginalLandscape`: conditional mean force, the Maxwellian-weighted average of the
-coupling); the Kronecker solve with it preconditions a Davidson iteration for the modes of the
-true 4-D generator. Each step applies the true generator once and the preconditioner once to the
+**Coupled landscapes.** The separable part is the landscape restricted to the two lines through
+its lowest position cell, :math:`L_1(x) = L(x, y^*)`, :math:`L_2(y) = L(x^*, y)`; the
+Kronecker solve with it preconditions a Davidson iteration for the modes of the true 4-D
+generator. Each step applies the true generator once and the preconditioner once to the
 residual of the wanted Ritz pair; the Rayleigh–Ritz projection (in the coordinates
 :math:`\hat P = P/\sqrt w` of the 4-D weight, where the modes are O(1)) corrects for the
 preconditioner's error. With an equilibrium and no leak, :math:`\sqrt w` is the right *and*
 left null vector of the scaled generator, so it is deflated exactly and the search stays in its
-orthogonal complement. Measured with :math:`L = x^4/4 - x^2/2 + y^2 + c\,xy`, T = 0.1, two
-modes: on 12⁴, shift-invert Arnoldi with GMRES inner solves needed 141 preconditioner
-applications at c = 0 and 1338 at c = 0.1, Davidson (line restriction, no deflation) 0, 24, 76 at
-c = 0, 0.1, 0.3; on 8·6·7·6 at c = 0.3, line restriction 218 steps, with the deflation 92, with
-the marginals instead 50. At c ≥ 0.6 the 36-vector search space stalls (docs/phase-space.md).
+orthogonal complement (steps at c = 0.3 on 8·6·7·6: 218 without, 92 with). Measured on 12⁴ with
+:math:`L = x^4/4 - x^2/2 + y^2 + c\,xy`, T = 0.1, two modes: shift-invert Arnoldi with GMRES
+inner solves needed 141 preconditioner applications at c = 0 and 1338 at c = 0.1; Davidson
+(without the deflation) 0, 24 and 76 at c = 0, 0.1, 0.3. At c ≥ 0.6 the line restriction is too
+far from the true landscape and the iteration stalls (docs/phase-space.md).
 
 **Convergence.** A Ritz pair :math:`(\theta, \hat u)`, :math:`\|\hat u\| = 1`, is accepted when
 :math:`\|\hat{\mathcal L}\hat u - \theta\hat u\| \le` :data:`RESIDUAL_TOLERANCE` ·
@@ -53,7 +52,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import scipy.linalg as sla
@@ -69,7 +67,7 @@ from .models import Inertial, InertialCoefficients
 from .operators.klein_kramers import assemble_klein_kramers, reference_temperature
 from .spectral import register_eigensolver
 
-__all__ = ["KroneckerInverse", "KroneckerModes", "MarginalLandscape", "separable_blocks", "kronecker_modes", "kronecker_modes_with_info", "davidson", "RESIDUAL_TOLERANCE", "MAX_STEPS"]
+__all__ = ["KroneckerInverse", "KroneckerModes", "separable_blocks", "kronecker_modes", "kronecker_modes_with_info", "davidson", "RESIDUAL_TOLERANCE", "MAX_STEPS"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,9 +80,6 @@ MAX_STEPS = 400
 
 #: Largest search space; a restart keeps the Ritz vectors of the wanted modes and a few more.
 MAX_BASIS = 36
-
-#: Quadrature points of a marginal free energy (midpoint rule over the other position's span).
-QUADRATURE_NODES = 400
 
 #: Preconditioner shift, relative to the smallest non-zero rate of the separable part.
 RELATIVE_SHIFT = 0.05
@@ -99,58 +94,11 @@ class Block:
     shape: tuple[int, int]
 
 
-class MarginalLandscape(Landscape):
-    r"""The free energy :math:`F(\theta) = -T\log\int e^{-L(\theta, \phi)/T}\,d\phi` of a two-variable landscape.
-
-    Evaluated by the midpoint rule on :data:`QUADRATURE_NODES` points of the span of φ (the
-    symbolic ``expr`` is the integral itself). Its derivatives are the conditional moments
-    :math:`F' = \langle\partial_\theta L\rangle`, :math:`F'' = \langle\partial^2_\theta L\rangle -
-    \mathrm{Var}(\partial_\theta L)/T` under :math:`p(\phi\mid\theta) \propto e^{-L/T}`. For
-    :math:`L = L_1(\theta) + L_2(\phi)` it is :math:`L_1` plus a constant, to round-off.
-    """
-
-    def __init__(self, landscape: Landscape, keep: str, other: str, span: tuple[float, float], temperature: float):
-        phi = sp.Symbol(other, real=True)
-        integral = sp.Integral(sp.exp(-landscape.expr / temperature), (phi, span[0], span[1]))
-        super().__init__(-temperature * sp.log(integral), [keep], f"marginal free energy of {landscape.description} over {other}")
-        self._landscape, self._keep, self._other, self._temperature = landscape, keep, other, temperature
-        self._nodes = span[0] + (np.arange(QUADRATURE_NODES) + 0.5) * (span[1] - span[0]) / QUADRATURE_NODES
-
-    def _moments(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        points = {self._keep: np.asarray(theta, dtype=float)[..., None], self._other: self._nodes}
-        shape = np.broadcast_shapes(points[self._keep].shape, self._nodes.shape)
-        index = self._landscape.variables.index(self._keep)
-        value = np.broadcast_to(self._landscape.value(**points), shape)
-        slope = np.broadcast_to(self._landscape.gradient(**points)[index], shape)
-        curvature = np.broadcast_to(self._landscape.hessian(**points)[index, index], shape)
-        lowest = value.min(axis=-1, keepdims=True)
-        weight = np.exp(-(value - lowest) / self._temperature)
-        total = weight.sum(axis=-1)
-        p = weight / total[..., None]
-        mean_slope = (p * slope).sum(axis=-1)
-        variance = (p * (slope - mean_slope[..., None]) ** 2).sum(axis=-1)
-        free = lowest[..., 0] - self._temperature * np.log(total)
-        return free, mean_slope, (p * curvature).sum(axis=-1) - variance / self._temperature
-
-    @cached_property
-    def _value(self) -> Callable[..., np.ndarray]:
-        return lambda theta: self._moments(theta)[0]
-
-    @cached_property
-    def _gradient(self) -> list[Callable[..., np.ndarray]]:
-        return [lambda theta: self._moments(theta)[1]]
-
-    @cached_property
-    def _hessian(self) -> list[list[Callable[..., np.ndarray]]]:
-        return [[lambda theta: self._moments(theta)[2]]]
-
-
 def separable_blocks(coeffs: InertialCoefficients, grid: Grid, boundaries: Boundaries) -> tuple[list[Block], bool]:
-    r"""The two 2-D generators of the separable part of a 4-D phase-space problem, and whether it is exact.
+    """The two 2-D generators of the separable part of a 4-D phase-space problem, and whether it is exact.
 
-    The separable part of the landscape is its pair of marginal free energies
-    (:class:`MarginalLandscape`, over the grid's span of the other position); it is exact (up to
-    constants) when :math:`\partial_x\partial_y L \equiv 0`. Mass, damping and diffusion must be constant.
+    The landscape is restricted to the lines through its lowest position cell (exact when it is
+    a sum of functions of x and of y). Mass, damping and diffusion must be constant.
     """
     if coeffs.ndim != 2:
         raise InputError(f"the kronecker solver is for two positions and two velocities (4-D phase space); this problem has {coeffs.ndim} positions")
@@ -159,20 +107,27 @@ def separable_blocks(coeffs: InertialCoefficients, grid: Grid, boundaries: Bound
         if field is not None and not field.constant:
             raise InputError(f"the kronecker solver needs a constant {field.what} (a θ-dependent one couples the directions); use solver='superlu' on small grids")
     land = coeffs.model.landscape
+    cells = np.meshgrid(*(grid[k].centers for k in range(2)), indexing="ij")
+    values = land.value(**dict(zip(coeffs.positions, cells)))
+    lowest = np.unravel_index(int(np.argmin(values)), values.shape)
+    anchor = {name: float(grid[k].centers[lowest[k]]) for k, name in enumerate(coeffs.positions)}
     temperature = reference_temperature(coeffs, grid)
     mass, damping, diffusion = coeffs.mass(centre), coeffs.damping(centre), coeffs.diffusion(centre)
-    blocks = []
+    symbols = {name: sp.Symbol(name, real=True) for name in coeffs.positions}
+    blocks, parts = [], []
     for k, name in enumerate(coeffs.positions):
-        other = grid[1 - k]
-        marginal = MarginalLandscape(land, name, other.name, (other.lo, other.hi), temperature)
-        model = Inertial(marginal, mass=float(mass[k, 0]), damping=float(damping[k, 0]), diffusion=float(diffusion[k, 0]))
-        sub = model.on(Grid([grid[k], grid[2 + k]]))
+        other = coeffs.positions[1 - k]
+        expr = land.expr.xreplace({symbols[other]: sp.Float(anchor[other])})
+        parts.append(expr)
+        model = Inertial(Landscape(expr, [name]), mass=float(mass[k, 0]), damping=float(damping[k, 0]), diffusion=float(diffusion[k, 0]))
+        sub_grid = Grid([grid[k], grid[2 + k]])
+        sub = model.on(sub_grid)
         sub_boundaries = Boundaries((boundaries.sides[k], boundaries.sides[2 + k]))
         operator = assemble_klein_kramers(sub, sub.grid, sub_boundaries, temperature)
         log_weight = sub.log_density_reference(dict(zip(sub.grid.names, sub.grid.mesh()))).ravel()
         blocks.append(Block(operator, log_weight, sub.grid.shape))
-    x, y = (sp.Symbol(name, real=True) for name in coeffs.positions)
-    return blocks, sp.simplify(sp.diff(land.expr, x, y)) == 0
+    remainder = sp.simplify(land.expr - parts[0] - parts[1])
+    return blocks, not remainder.free_symbols
 
 
 class KroneckerInverse:
