@@ -12,7 +12,12 @@ Problems:
   against the same reference (settings and their agreement in ``REFERENCES``).
 * **Rates**: escape rate (mfpt and committor) of the same well at barrier/T = 10 … 45 (rates
   6e-6 … 4e-21), γ = 1, against each other and Langer–Kramers.
-* **4-D**: L = x⁴/4 − x²/2 + y², two velocities, γ = 1, T = 0.1, solver ``krylov``.
+* **4-D**: L = x⁴/4 − x²/2 + y² + c·x·y on [−1.9, 1.9] × [−1.4, 1.4] × [−2, 2]², γ = M = 1,
+  T = 0.1, n⁴ cells for n = 24, 32, 40, c = 0 (separable) and 0.3 (coupled), solver ``auto``
+  (``kronecker``). Each case runs in a fresh process (peak RSS is the process's). Reference: for
+  c = 0 the (x, r_x) problem's λ₁ on the same axes (exact for the discrete problem) and its
+  Richardson limit from 160² and 320² (the continuum); for c = 0.3 the Richardson (order 3) limit
+  of 32⁴ and 40⁴, an estimate of the discretisation error only.
 
 Seconds are wall time from set-up to answer (operator assembly, factorisation, eigen-solve), the
 median of ``--repeat`` runs on a 2-core machine shared with other jobs, so they are noisy.
@@ -23,8 +28,11 @@ third order.
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -69,9 +77,10 @@ def timed(fn: Callable[[], Value], repeat: int) -> tuple[float, Value]:
     return statistics.median(times), value
 
 
-def report(problem: str, setting: str, value: float, reference: float | None, seconds: float, note: str = "") -> None:
+def report(problem: str, setting: str, value: float, reference: float | None, seconds: float, note: str = "", gib: float | None = None) -> None:
     error = abs(value / reference - 1) if reference else float("nan")
-    print(f"{problem:<22} {setting:<34} {value:>14.9g} {error:>9.1e} {seconds:>8.2f} {peak_gib():>6.2f}  {note}", flush=True)
+    gib = peak_gib() if gib is None else gib
+    print(f"{problem:<22} {setting:<34} {value:>14.9g} {error:>9.1e} {seconds:>8.2f} {gib:>6.2f}  {note}", flush=True)
 
 
 def p4(repeat: int) -> None:
@@ -137,11 +146,53 @@ def escape_rates(repeat: int) -> None:
         report(f"escape dL/T={ratio:g}", f"{grid.shape[0]} x {grid.shape[1]}, mfpt+committor", value, committor, seconds, note)
 
 
+FOUR_D = "x**4/4 - x**2/2 + y**2"
+
+
+def four_d_case(n: int, coupling: float) -> dict:
+    """One 4-D λ₁ (run in a fresh process by :func:`four_d`): value, wall and CPU seconds, peak GiB, Davidson steps."""
+    import logging
+
+    steps = []
+
+    class Steps(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            steps.append(record.args[0])
+
+    logging.getLogger("fpsolver.kronecker").addHandler(Steps())
+    logging.getLogger("fpsolver.kronecker").setLevel(logging.INFO)
+    potential = FOUR_D + (f" + {coupling}*x*y" if coupling else "")
+    axes = {"x": (-1.9, 1.9, n), "y": (-1.4, 1.4, n), "u": (-2.0, 2.0, n), "v": (-2.0, 2.0, n)}
+    start, cpu = time.perf_counter(), time.process_time()
+    value = lambda1(potential, 0.1, 1.0, axes, solver="auto")
+    return {"value": value, "seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "gib": peak_gib(), "steps": steps[-1] if steps else None}
+
+
 def four_d(repeat: int) -> None:
-    for n in (12, 16, 20):
-        axes = {"x": (-1.9, 1.9, n), "y": (-1.4, 1.4, n), "u": (-2.0, 2.0, n), "v": (-2.0, 2.0, n)}
-        seconds, value = timed(lambda: lambda1("x**4/4 - x**2/2 + y**2", 0.1, 1.0, axes, solver="krylov"), repeat)
-        report("4-D lambda_1", f"{n}^4 = {n**4} cells, krylov", value, None, seconds)
+    """λ₁ of the 4-D phase space at 24⁴, 32⁴, 40⁴ (separable and coupled); one fresh process per case and run."""
+    two_d = lambda n: lambda1("x**4/4 - x**2/2", 0.1, 1.0, {"x": (-1.9, 1.9, n), "u": (-2.0, 2.0, n)})
+    fine, finer = two_d(160), two_d(320)
+    continuum = finer + (finer - fine) / 7
+    results = {}
+    for coupling in (0.0, 0.3):
+        for n in (24, 32, 40):
+            runs = []
+            for _ in range(repeat):
+                out = subprocess.run([sys.executable, __file__, "--case4d", str(n), str(coupling)], capture_output=True, text=True, check=True)
+                runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            run = runs[-1]
+            run["seconds"] = statistics.median(r["seconds"] for r in runs)
+            results[coupling, n] = run
+            if coupling == 0.0:
+                exact = two_d(n)
+                note = f"vs 2-D same grid {abs(run['value'] / exact - 1):.1e}; cpu {run['cpu']:.0f} s; steps {run['steps']}"
+                report("4-D separable", f"{n}^4 vs continuum", run["value"], continuum, run["seconds"], note, run["gib"])
+            else:
+                reference = None
+                if n == 40:
+                    reference = results[coupling, 40]["value"] + (results[coupling, 40]["value"] - results[coupling, 32]["value"]) / (1.25**3 - 1)
+                note = f"cpu {run['cpu']:.0f} s; Davidson steps {run['steps']}"
+                report("4-D coupled c=0.3", f"{n}^4" + (" vs Richardson 32/40" if reference else ""), run["value"], reference, run["seconds"], note, run["gib"])
 
 
 PROBLEMS = {"p4": p4, "turnover": turnover, "curve": turnover_curve, "rates": escape_rates, "4d": four_d}
@@ -151,7 +202,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", nargs="*", choices=sorted(PROBLEMS), default=list(PROBLEMS))
+    parser.add_argument("--case4d", nargs=2, metavar=("N", "COUPLING"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.case4d:
+        print(json.dumps(four_d_case(int(args.case4d[0]), float(args.case4d[1]))))
+        return
     print(f"{'problem':<22} {'setting':<34} {'value':>14} {'rel.err':>9} {'seconds':>8} {'GiB':>6}  peers")
     for name in args.only:
         PROBLEMS[name](args.repeat)

@@ -359,7 +359,8 @@ def choose_solver(grid: Grid, purpose: str = "solve") -> str:
 
     SuperLU for 1-D and 2-D grids (sparse LU fill grows like N log N there; 400² factorises in
     0.3 s) and for 3-D grids of at most ``DIRECT_LIMITS[purpose]`` cells; ``amg`` beyond (LU fill
-    grows like N^{4/3} and work like N²: 60³ took 108 s and 4 GB).
+    grows like N^{4/3} and work like N²: 60³ took 108 s and 4 GB); ``kronecker``
+    (:mod:`fpsolver.kronecker`) for a 4-D phase space, two positions and two velocities.
 
     Parameters
     ----------
@@ -372,4 +373,6 @@ def choose_solver(grid: Grid, purpose: str = "solve") -> str:
         limit = DIRECT_LIMITS[purpose]
     except KeyError:
         raise InputError(f"unknown solver purpose {purpose!r}; choose one of {', '.join(DIRECT_LIMITS)}") from None
+    if sum(axis.kind == "velocity" for axis in grid) == 2 == grid.ndim // 2:
+        return "kronecker"  # 4-D phase space: fpsolver.kronecker (LU fill and ILU/AMG fail there)
     return "superlu" if grid.ndim <= 2 or grid.size <= limit else "amg"

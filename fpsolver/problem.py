@@ -18,6 +18,7 @@ from .errors import InputError
 from .escape import COMMITTOR_ATTRS, CURRENT_ATTRS, ESCAPE_METHODS, EscapeProblem, escape_rate
 from .fields_xr import DENSITY_ATTRS, TIME_UNITS, from_field, to_dataarray
 from .grid import Grid
+from .kronecker import kronecker_modes  # noqa: F401  (registers the 'kronecker' solver)
 from .linalg import AUTO, DIRECT_SOLVERS, choose_solver, grid_options
 from .models import Model
 from .operators import assemble_generator
@@ -220,7 +221,7 @@ class FokkerPlanck:
             to unit mass when it is the stationary mode, the others to max |u| = 1 with a
             positive extreme value.
         """
-        modes = slowest_modes(self.operator, k, shift, self.solver)
+        modes = slowest_modes(self.operator, k, shift, self.solver, (self.coefficients, self.grid, self.boundaries))
         vectors = modes.vectors.real.T.copy()
         for i, v in enumerate(vectors):
             mass = float(self.volumes @ v)

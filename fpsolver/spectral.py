@@ -30,8 +30,9 @@ Spectrum
 from __future__ import annotations
 
 import warnings
-
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
@@ -42,7 +43,7 @@ from .errors import FPSolverWarning, InputError, SolverError
 from .linalg import amg_preconditioner, factorize
 from .symmetrize import Symmetrization, log_balance_weights, symmetrize
 
-__all__ = ["stationary_density", "slowest_modes", "Modes", "DENSE_LIMIT"]
+__all__ = ["stationary_density", "slowest_modes", "Modes", "DENSE_LIMIT", "EIGEN_SOLVERS", "register_eigensolver"]
 
 #: Problems with at most this many cells use dense eigen-solves.
 DENSE_LIMIT = 600
@@ -65,6 +66,22 @@ LOBPCG_MAXITER = 300
 
 #: Linear solvers whose spectra come from LOBPCG on the symmetrised generator when it balances.
 SYMMETRIC_EIGEN_SOLVERS = frozenset({"amg"})
+
+EigenSolver = Callable[[sps.spmatrix, int, "float | None", Any], tuple[np.ndarray, np.ndarray]]
+
+#: Solver name -> eigen-solver ``(operator, k, shift, discretisation) -> (values, vectors)`` that finds the
+#: slowest modes itself, from the problem's structure (e.g. :mod:`fpsolver.kronecker`).
+EIGEN_SOLVERS: dict[str, EigenSolver] = {}
+
+
+def register_eigensolver(name: str) -> Callable[[EigenSolver], EigenSolver]:
+    """Decorator registering the eigen-solver used by :func:`slowest_modes` for the linear solver ``name``."""
+
+    def wrap(func: EigenSolver) -> EigenSolver:
+        EIGEN_SOLVERS[name] = func
+        return func
+
+    return wrap
 
 
 def stationary_density(operator: sps.spmatrix, volumes: np.ndarray, anchor: int, solver: str = "superlu") -> np.ndarray:
@@ -124,7 +141,7 @@ class Modes:
         return -self.eigenvalues.real
 
 
-def slowest_modes(operator: sps.spmatrix, k: int, shift: float | None = None, solver: str = "superlu") -> Modes:
+def slowest_modes(operator: sps.spmatrix, k: int, shift: float | None = None, solver: str = "superlu", discretisation: Any = None) -> Modes:
     """The ``k`` eigenpairs of ``operator`` with the smallest rates.
 
     Parameters
@@ -137,7 +154,9 @@ def slowest_modes(operator: sps.spmatrix, k: int, shift: float | None = None, so
         Positive shift σ of the shift-invert iteration; default ``1e-9 * max|diag|``.
         Accuracy of a rate λ is about ``eps * σ / λ`` relative.
     solver
-        Linear solver for :math:`\\mathcal L - \\sigma I`.
+        Linear solver for :math:`\\mathcal L - \\sigma I`, or one with its own eigen-solver (:data:`EIGEN_SOLVERS`).
+    discretisation
+        ``(coefficients, grid, boundaries)`` of the problem, for eigen-solvers that use its structure.
     """
     n = operator.shape[0]
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -147,6 +166,8 @@ def slowest_modes(operator: sps.spmatrix, k: int, shift: float | None = None, so
     symmetric = symmetrize(operator) if solver in SYMMETRIC_EIGEN_SOLVERS and n > DENSE_LIMIT and k < n // 4 else None
     if n <= DENSE_LIMIT or k >= n - 2:
         values, vectors = sla.eig(operator.toarray())
+    elif solver in EIGEN_SOLVERS:
+        values, vectors = EIGEN_SOLVERS[solver](operator, k, shift, discretisation)
     elif symmetric is not None:
         values, vectors = _lobpcg_modes(symmetric, k)
     else:

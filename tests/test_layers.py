@@ -20,7 +20,7 @@ LAYERS = [
     {"tabulated"},
     {"models", "critical", "initial", "linalg", "regions", "noise"},
     {"operators", "spectral", "stepping", "theory", "optimizers", "resources"},
-    {"chain", "simulate"},
+    {"chain", "simulate", "kronecker"},
     {"rates", "barrier", "transient"},
     {"escape"},
     {"problem"},
