@@ -67,25 +67,6 @@ def main(debug: bool, verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     warnings.formatwarning = _one_line_warning
-    _one_blas_thread()
-
-
-def _one_blas_thread() -> None:
-    """Run BLAS single-threaded unless the user sized the pools (a thread variable is set).
-
-    The solvers are sparse; their BLAS calls are small (dot products, ARPACK's dense steps), and a
-    threaded BLAS call waits for busy cores: measured on 2 shared cores, λ₁ on 3200 cells 10 ms with
-    one thread against 34-55 ms with two, a 512k-entry dot 0.3 ms against 8 ms. The CLI's
-    parallelism is processes (``fpsolver sweep``), one core each.
-    """
-    from threadpoolctl import threadpool_limits
-
-    from .threads import THREAD_VARIABLES
-
-    if any(name in os.environ for name in THREAD_VARIABLES):
-        return
-
-    threadpool_limits(1, user_api="blas")
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> str:
