@@ -104,6 +104,8 @@ def run_sweep(
     resumed = len(todo) < len(results)
     if todo:
         local = scheduler is None
+        if local:
+            import h5netcdf  # noqa: F401  (imported once here, not 0.3 s in every forked worker's first write)
         with _Workers(workers, scheduler) as pool, _bar(len(todo), progress) as bar:
             futures = {pool.submit(_work, run.source, run.runs[i][0], swept, str(out), str(cache / f"{keys[i]}.nc") if local else None): i for i in todo}
             for future in as_completed(futures):
@@ -138,8 +140,9 @@ class _Workers:
 
     def __enter__(self) -> Executor:
         if self.scheduler is None:
-            single = self.workers > 1  # one process per core: threaded BLAS inside each would oversubscribe
-            self._pool: Executor = ProcessPoolExecutor(max_workers=self.workers, initializer=_one_blas_thread if single else None)
+            # Sweeps parallelise over processes: one BLAS thread in each (with as many workers as
+            # cores a second one only competes for them; with fewer it made run times erratic).
+            self._pool: Executor = ProcessPoolExecutor(max_workers=self.workers, initializer=_one_blas_thread)
             return self._pool
         try:
             from distributed import Client
