@@ -104,7 +104,8 @@ class _Translator:
         if isinstance(node, ast.BinOp):
             op = _BINARY.get(type(node.op))
             if op is None:
-                hint = " (use ** for powers)" if isinstance(node.op, ast.BitXor) else ""
+                hints = {ast.BitXor: " (use ** for powers)", ast.BitOr: " (combine conditions with 'or')", ast.BitAnd: " (combine conditions with 'and')"}
+                hint = hints.get(type(node.op), "")
                 raise self.fail(f"operator {type(node.op).__name__} is not allowed{hint}", node)
             left, right = self.number(node.left), self.number(node.right)
             if isinstance(node.op, ast.Div) and right.is_zero:
@@ -119,7 +120,8 @@ class _Translator:
                 return self.number(node.operand)
             if isinstance(node.op, ast.Not) and self.boolean:
                 return sp.Not(self.logical(node.operand))
-            raise self.fail(f"unary operator {type(node.op).__name__} is not allowed", node)
+            hint = " (negate a condition with 'not')" if isinstance(node.op, ast.Invert) else ""
+            raise self.fail(f"unary operator {type(node.op).__name__} is not allowed{hint}", node)
         if isinstance(node, ast.Call):
             return self.call(node)
         if self.boolean and isinstance(node, ast.Compare):

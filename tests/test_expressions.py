@@ -66,6 +66,10 @@ def test_conditions():
         parse_condition("x + 1", ["x"])
     with pytest.raises(ExpressionError):
         parse_expression("x >= 1", ["x"])
+    # numpy-style logic is refused with the word to use instead
+    for text, word in (("(x <= -1) | (x >= 1)", "'or'"), ("(x > 0) & (y > 0)", "'and'"), ("~(x > 0)", "'not'")):
+        with pytest.raises(ExpressionError, match=word):
+            parse_condition(text, ["x", "y"])
 
 
 @pytest.mark.parametrize(
