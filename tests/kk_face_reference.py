@@ -15,7 +15,7 @@ from fpsolver.boundary import Boundaries
 from fpsolver.grid import Grid
 from fpsolver.models import InertialCoefficients
 from fpsolver.operators.edges import GHOST, Edges, FluxAssembler, axis_edges
-from fpsolver.operators.klein_kramers import CENTRED, _check
+from fpsolver.operators.klein_kramers import CENTRED, _check, _close, _ReferenceWeights, _slice
 
 __all__ = ["face_by_face_generator"]
 
@@ -23,64 +23,31 @@ __all__ = ["face_by_face_generator"]
 def face_by_face_generator(coeffs: InertialCoefficients, grid: Grid, boundaries: Boundaries) -> sps.csr_matrix:
     """Assemble :math:`\\mathcal L` with ``dP/dt = L @ P`` on the phase-space grid (C order)."""
     _check(grid, boundaries, coeffs.ndim)
-    weights = _ReferenceWeights(coeffs, grid, boundaries)
+    weights = _FaceWeights(coeffs, grid, boundaries)
     assembler = FluxAssembler(grid)
     n = coeffs.ndim
     for k in range(n):
         theta_edges = axis_edges(grid, boundaries, k)
         r_edges = axis_edges(grid, boundaries, n + k)
         speed = _at_lower(weights.velocity(k), theta_edges)
-        _add_transport(assembler, theta_edges, speed, weights.log_weight_along(theta_edges), grid, boundaries)
+        _add_transport(assembler, theta_edges, speed, weights.log_weight_at(theta_edges), grid, boundaries)
         force = _at_lower(weights.force(k), r_edges)
-        _add_transport(assembler, r_edges, -force, weights.log_weight_along(r_edges), grid, boundaries)
+        _add_transport(assembler, r_edges, -force, weights.log_weight_at(r_edges), grid, boundaries)
         _add_ornstein_uhlenbeck(assembler, r_edges, coeffs, k, grid, boundaries)
     return assembler.matrix()
 
 
-class _ReferenceWeights:
-    r"""Logs of the reference weights :math:`a = e^{-L/T}`, :math:`b_k = e^{-M_k r_k^2/2T}` and the discrete u, f."""
+class _FaceWeights(_ReferenceWeights):
+    r"""The scheme's reference weights (:math:`\log a`, :math:`\log b_k`, taken from the operator),
+    evaluated the old way: at flat face lists and on full grid-shaped arrays."""
 
     def __init__(self, coeffs: InertialCoefficients, grid: Grid, boundaries: Boundaries):
-        self.coeffs, self.grid, self.boundaries = coeffs, grid, boundaries
-        n = coeffs.ndim
+        super().__init__(coeffs, grid, boundaries, None)
         centres = dict(zip(grid.names, grid.mesh()))
         positions = {d: centres[d] for d in coeffs.positions}
-        temperature = coeffs.equilibrium_temperature
-        if temperature is None:
-            temperature = float(np.median(coeffs.temperature(_position_cells(grid, n))))
-        self.temperature = temperature
-        self.mass = coeffs.mass(positions)  # (n, position-broadcast shape)
-        reference_mass = np.array([float(np.median(m)) for m in coeffs.mass(_position_cells(grid, n))])
-        self.reference_mass = reference_mass
-        self.log_a_cells = -np.broadcast_to(coeffs.model.landscape.value(**positions), grid.shape) / temperature
+        self.log_a_cells = -np.broadcast_to(coeffs.model.landscape.value(**positions), grid.shape) / self.temperature
 
-    def log_a(self, points: dict[str, np.ndarray], axis: int | None = None) -> np.ndarray:
-        r""":math:`\log a = -L/T` at the points; with ``axis``, the face weight :math:`\log\tilde a` for faces normal to it.
-
-        :math:`\tilde a = a\,e^{-\Delta^2 (a''/a)/24}` (derivatives along the axis,
-        :math:`a''/a = (\partial L/T)^2 - \partial^2 L/T`) is :math:`a - \Delta^2 a''/24` to fourth
-        order: the numerical flux whose difference quotient is :math:`\partial a` to fourth order.
-        """
-        land = self.coeffs.model.landscape
-        args = {v: points[v] for v in land.variables}
-        value = -np.asarray(land.value(**args), dtype=float) / self.temperature
-        if axis is None:
-            return value
-        k = land.variables.index(self.grid.names[axis])
-        slope = land.gradient(**args)[k] / self.temperature
-        curvature = land.hessian(**args)[k, k] / self.temperature
-        return value - self.grid[axis].widths[0] ** 2 * (slope**2 - curvature) / 24.0
-
-    def log_b(self, k: int, r: np.ndarray, face: bool = False) -> np.ndarray:
-        r""":math:`\log b_k = -M_k r^2/2T` (reference mass); ``face``: the fourth-order face weight, as for a."""
-        inverse_variance = self.reference_mass[k] / self.temperature
-        value = -inverse_variance * np.asarray(r) ** 2 / 2.0
-        if not face:
-            return value
-        width = self.grid[self.coeffs.ndim + k].widths[0]
-        return value - width**2 * ((inverse_variance * r) ** 2 - inverse_variance) / 24.0
-
-    def log_weight_along(self, edges: Edges) -> Callable[[np.ndarray, bool], np.ndarray]:
+    def log_weight_at(self, edges: Edges) -> Callable[[np.ndarray, bool], np.ndarray]:
         """A function ``(shift, face) -> log w`` at the face points moved by ``shift`` cell widths along the axis.
 
         ``face`` selects the face weight (at whole shifts) rather than the cell value (half shifts).
@@ -103,7 +70,7 @@ class _ReferenceWeights:
 
         return log_w
 
-    def _difference_quotient(self, axis: int, log_cells: np.ndarray, log_face) -> np.ndarray:
+    def _quotient(self, axis: int, log_cells: np.ndarray, log_face) -> np.ndarray:
         r"""(w_{i-1/2} - w_{i+1/2}) / (Δ w_i) along ``axis`` with closed (reflecting) walls of weight 0."""
         ax = self.grid[axis]
         shape = [1] * self.grid.ndim
@@ -121,7 +88,7 @@ class _ReferenceWeights:
         r"""Discrete velocity :math:`u_j` along position k (shape broadcastable to the grid)."""
         axis = self.coeffs.ndim + k
         r = self.grid.mesh()[axis]
-        quotient = self._difference_quotient(axis, self.log_b(k, r), lambda faces: self.log_b(k, faces, face=True))
+        quotient = self._quotient(axis, self.log_b(k, r), lambda faces: self.log_b(k, faces, face=True))
         return np.broadcast_to(self.temperature / self.reference_mass[k] * quotient, self.grid.shape)
 
     def force(self, k: int) -> np.ndarray:
@@ -134,35 +101,13 @@ class _ReferenceWeights:
             points[self.grid.names[k]] = faces
             return self.log_a(points, k)
 
-        quotient = self._difference_quotient(k, log_cells, log_face)
+        quotient = self._quotient(k, log_cells, log_face)
         return np.broadcast_to(self.temperature / self.mass[k] * quotient, self.grid.shape)
 
 
 def _at_lower(values: np.ndarray, edges: Edges) -> np.ndarray:
     """A cell field at the cell below each face (the adjacent cell for an absorbing ghost)."""
     return values[tuple(edges.lower_multi)]
-
-
-def _position_cells(grid: Grid, n: int) -> dict[str, np.ndarray]:
-    mesh = np.meshgrid(*(a.centers for a in grid[:n]), indexing="ij")
-    return dict(zip(grid.names[:n], mesh))
-
-
-def _slice(axis: int, start: int, stop: int | None, ndim: int) -> tuple[slice, ...]:
-    index = [slice(None)] * ndim
-    index[axis] = slice(start, stop)
-    return tuple(index)
-
-
-def _close(ratio: np.ndarray, axis: int, end: int, closed: bool) -> np.ndarray:
-    """Zero the face weight of the first/last cell layer along ``axis`` when that wall is closed."""
-    if not closed:
-        return ratio
-    ratio = ratio.copy()
-    index = [slice(None)] * ratio.ndim
-    index[axis] = end
-    ratio[tuple(index)] = 0.0
-    return ratio
 
 
 def _stencil_cell(grid: Grid, boundaries: Boundaries, multi: np.ndarray, axis: int, step: int) -> np.ndarray:
