@@ -50,7 +50,7 @@ import scipy.sparse as sps
 
 from .chain import MarkovChain
 from .errors import FPSolverWarning, InputError, SolverError
-from .linalg import factorize
+from .linalg import factorize, sharing_factorizations
 from .regions import interpolate_at, start_cells
 from .spectral import slowest_modes
 
@@ -339,6 +339,11 @@ def mfpt_decomposed(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarr
         :math:`\tau(x)`: small in the wells, large past the barrier where :math:`\tau` is much
         shorter than the seeds' times and :math:`H \sim e^{-\Delta L/T}` is known only absolutely.
     """
+    with sharing_factorizations():  # the seeds' committors solve on these free cells again
+        return _mfpt_decomposed(chain, target, log_weight, solver)
+
+
+def _mfpt_decomposed(chain: MarkovChain, target: np.ndarray, log_weight: np.ndarray, solver: str) -> tuple[np.ndarray, np.ndarray]:
     seeds = seed_cells(chain, log_weight, target)
     stop = target.copy()
     stop[seeds] = True
