@@ -57,6 +57,9 @@ from .fields import FieldSpec, MatrixField
 from .grid import Axis, Grid
 from .landscapes import Landscape
 
+#: Gauss–Legendre nodes and weights on [-1, 1] for the escape exponent between positions.
+_GAUSS_NODES, _GAUSS_WEIGHTS = np.polynomial.legendre.leggauss(8)
+
 __all__ = [
     "Model",
     "Overdamped",
@@ -548,10 +551,30 @@ class InertialCoefficients:
         return float(temps.flat[0]) if np.allclose(temps, temps.flat[0], rtol=1e-12, atol=0.0) else None
 
     def log_density_reference(self, points: Points) -> np.ndarray:
-        r"""Minus the energy over the temperature, :math:`-(L + \tfrac12\sum_i M_ir_i^2)/T`, at phase-space points:
-        the log of the Maxwell–Boltzmann density where it exists, and otherwise (θ-dependent
-        temperature) a field whose maxima still mark the wells, with :math:`T` taken pointwise."""
+        r"""A reference log-density at phase-space points, close to the stationary one.
+
+        With one temperature :math:`T` (and constant masses) it is the Maxwell–Boltzmann density
+        :math:`-(L + \tfrac12\sum_iM_ir_i^2)/T`, an exact discrete steady state of the scheme.
+        With a θ-dependent temperature (optimizer-derived models: Hessian noise, Adam's or Adai's
+        θ-dependent mass) and one position, it is the local equilibrium
+
+        .. math::
+
+            -\Phi(\theta) - \frac{M(\theta)\,r^2}{2T(\theta)} - \frac12\ln\frac{T(\theta)}{M(\theta)},
+            \qquad \Phi(\theta) = \int^\theta\frac{L'(s)}{T(s)}\,ds,
+
+        whose θ-marginal carries the exact escape exponent :math:`\Phi` of the theory
+        (:func:`fpsolver.theory.optimizer_escape_time`); :math:`\Phi` is integrated between
+        consecutive distinct positions by 8-point Gauss–Legendre. The rate layer's potential-theory
+        identities hold for any positive weights, but their terms stay O(1) — digits at any
+        barrier — only for weights this close to stationary: with :math:`-(L + \frac12Mr^2)/T(\theta)`
+        taken pointwise, Adam in the flat-minima well at lr 0.01 (τ ≈ 7e14) had no digits left.
+        With several positions, where :math:`\int\nabla L/T` depends on the path, the pointwise
+        form is kept: a field whose maxima still mark the wells.
+        """
         shape = np.broadcast_shapes(*(np.shape(points[d]) for d in self.positions + self.velocities))
+        if self.equilibrium_temperature is None and self.ndim == 1:
+            return self._local_equilibrium(points, shape)
         mass = self.mass(points)
         kinetic = sum(0.5 * mass[i] * np.asarray(points[v]) ** 2 for i, v in enumerate(self.velocities))
         energy = self.model.landscape.value(**{v: points[v] for v in self.model.landscape.variables}) + kinetic
@@ -559,6 +582,24 @@ class InertialCoefficients:
         if temperature is None:
             temperature = np.mean(self.temperature(points), axis=0)
         return np.broadcast_to(-energy / temperature, shape)
+
+    def _local_equilibrium(self, points: Points, shape: tuple[int, ...]) -> np.ndarray:
+        """The one-position local-equilibrium reference of :meth:`log_density_reference`."""
+        (x_name,), (r_name,) = self.positions, self.velocities
+        x = np.broadcast_to(np.asarray(points[x_name], dtype=float), shape)
+        positions, where = np.unique(x, return_inverse=True)
+        lower, upper = positions[:-1, None], positions[1:, None]
+        nodes = 0.5 * (lower + upper) + 0.5 * (upper - lower) * _GAUSS_NODES
+        at_nodes = {x_name: nodes, r_name: np.zeros_like(nodes)}
+        slope = self.gradient(at_nodes)[0] / self.temperature(at_nodes)[0]
+        phi = np.concatenate([[0.0], np.cumsum(0.5 * (upper - lower)[:, 0] * (slope @ _GAUSS_WEIGHTS))])
+        at_positions = {x_name: positions, r_name: np.zeros_like(positions)}
+        temperature, mass = self.temperature(at_positions)[0], self.mass(at_positions)[0]
+        spread = temperature / mass
+        log_density = -phi - 0.5 * np.log(spread)
+        r = np.broadcast_to(np.asarray(points[r_name], dtype=float), shape)
+        where = where.reshape(shape)
+        return log_density[where] - 0.5 * r**2 / spread[where]
 
     def thermal_energy(self, points: Points) -> np.ndarray:
         """Mean local temperature over the directions at the points."""

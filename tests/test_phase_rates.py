@@ -9,6 +9,7 @@ time-reversed chain (:func:`fpsolver.rates.mfpt_log_from_basin`), an identity of
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import numpy as np
 import pytest
@@ -186,3 +187,80 @@ def test_potential_theory_without_digits_falls_back_to_the_direct_solve():
     assert np.isfinite(tau) and tau > 0
     finer = fp.Grid([case.grid[0], fp.Axis.uniform("r", case.grid[1].lo, case.grid[1].hi, 2 * case.grid[1].n)])
     assert tau == pytest.approx(float(fp.FokkerPlanck(case.model, finer).mfpt(start=case.start + [0.0], target=case.target)), rel=1e-3)
+
+
+# θ-dependent temperature (optimizers with Hessian noise): the local-equilibrium reference.
+
+def _optimizer_problem(kind: str, lr: float, **hyper) -> fp.FokkerPlanck:
+    """The flat-minima well at k = 1: L = x^4/4 - x^2/2, C = |L''| + 2, phase space, 480 x 64 cells."""
+    from fpsolver.noise import HessianNoise
+    from fpsolver.optimizers import OPTIMIZERS
+
+    model = OPTIMIZERS[kind](lr, 1, **hyper).model(DOUBLE_WELL, HessianNoise(delta=2.0), dynamics="inertial")
+    return fp.FokkerPlanck(model, model.phase_grid(fp.Grid.uniform(x=(-1.6, 0.8, 480)), cells=64))
+
+
+def test_local_equilibrium_reference_carries_the_exact_exponent():
+    # Its x-marginal is exp(-Phi), Phi = int L'/T: checked against adaptive quadrature of the
+    # model's own temperature (an independent integration, told where |L''| has its kinks), and
+    # its velocity part is the local Maxwellian. On the 480 cell centres, 8-point Gauss-Legendre
+    # per cell is exact to round-off except in the two cells holding a kink of |L''|, where its
+    # error is O(h^2) of the jump in the slope's derivative (2e-7 measured, carried on past them).
+    from scipy.integrate import quad
+
+    coefficients = _optimizer_problem("momentum", 0.01, form="ema").coefficients
+    x = fp.Grid.uniform(x=(-1.6, 0.8, 480))["x"].centers
+    r = np.linspace(-2.0, 2.0, x.size)
+    log_density = coefficients.log_density_reference({"x": x, "r_x": r})
+    at = {"x": x, "r_x": np.zeros_like(x)}
+    temperature, mass = coefficients.temperature(at)[0], coefficients.mass(at)[0]
+
+    def slope(s: float) -> float:
+        point = {"x": np.array([s]), "r_x": np.zeros(1)}
+        return float(coefficients.gradient(point)[0][0] / coefficients.temperature(point)[0][0])
+
+    kinks = [-1 / np.sqrt(3), 1 / np.sqrt(3)]
+    steps = [quad(slope, a, b, epsabs=1e-15, epsrel=1e-11, points=[k for k in kinks if a < k < b] or None)[0] for a, b in zip(x[:-1], x[1:])]
+    phi = np.concatenate([[0.0], np.cumsum(steps)])
+    expected = -phi - 0.5 * np.log(temperature / mass) - 0.5 * mass * r**2 / temperature
+    shift = log_density[0] - expected[0]  # the reference is defined up to a constant
+    np.testing.assert_allclose(log_density - shift, expected, rtol=0, atol=1e-6)
+
+
+def test_one_temperature_keeps_the_maxwell_boltzmann_reference():
+    problem = _problem(10.0)
+    points = {"x": np.array([-1.0, 0.2]), "r": np.array([0.3, -0.7])}
+    temperature = BARRIER / 10.0
+    expected = -(DOUBLE_WELL.value(x=points["x"]) + 0.5 * points["r"] ** 2) / temperature
+    np.testing.assert_allclose(problem.coefficients.log_density_reference(points), expected, rtol=1e-14)
+
+
+@pytest.mark.slow
+def test_momentum_with_hessian_noise_keeps_every_digit_where_the_direct_solve_keeps_four():
+    # EMA momentum at lr 0.01 (tau ~ 1.3e9): with the pointwise -(L + M r^2/2)/T(x) reference the
+    # potential-theory sums were not positive and the direct solve was the fallback, with ~4
+    # digits (estimated error 3e-4). The local equilibrium keeps the potential-theory route:
+    # silent, and equal to the direct solve within that solve's own error.
+    problem = _optimizer_problem("momentum", 0.01, form="ema")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fp.FPSolverWarning)
+        tau = problem.mfpt([-1.0, 0.0], target="x >= 0.5")
+    target = problem.target_mask("x >= 0.5")
+    direct = rates.backward_mfpt(problem.chain, target)[problem.cell_index([-1.0, 0.0])]
+    assert tau == pytest.approx(direct, rel=1e-3)
+    assert 1e9 < tau < 2e9
+
+
+@pytest.mark.slow
+def test_adam_with_hessian_noise_at_a_rate_of_1e_minus_15_matches_its_closed_form():
+    # Adam (v-hat following theta) at lr 0.01: tau ~ 7e14, where the pointwise reference left no
+    # digits (NaN). Against Kramers-Langer with the exact exponent (escape_theory's closed form),
+    # whose own error is O(T / barrier) ~ 1 / Delta Phi ~ 3 % here (measured: 0.14 %).
+    from fpsolver.comparison import escape_theory
+
+    problem = _optimizer_problem("adam", 0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fp.FPSolverWarning)
+        tau = problem.mfpt([-1.0, 0.0], target="x >= 0.5")
+    theory = float(escape_theory(problem, [-1.0], "x >= 0.5")["theory_escape_time"])
+    assert tau == pytest.approx(theory, rel=0.03)
