@@ -93,6 +93,16 @@ def test_escape_theory_with_a_local_temperature_converges_at_first_order_in_t_ov
     assert errors[0] < 0.1 and np.all((0.35 < ratios) & (ratios < 0.6)) and ratios[1] > ratios[0], (errors, ratios)
 
 
+def test_escape_theory_is_nan_with_a_warning_when_the_barrier_is_below_the_temperature():
+    # dL / T = 0.05 / 0.06 < 1 (AdaMomentum in the bundled comparison has 0.55): Kramers-Langer's
+    # O(1/exponent) error is O(1) there; at dL / T = 1.25 the closed form is still given.
+    grid = fp.Grid.uniform(x=(-1.9, 0.9, 40))
+    with pytest.warns(FPSolverWarning, match="exponent .* is only 0.833"):
+        shallow = escape_theory(fp.FokkerPlanck(fp.Overdamped(WELL, 0.06), grid), [-1.0], "x >= 0.5")
+    assert np.isnan(float(shallow["theory_escape_time"])) and float(shallow["theory_exponent"]) == pytest.approx(0.05 / 0.06)
+    assert np.isfinite(float(escape_theory(fp.FokkerPlanck(fp.Overdamped(WELL, 0.04), grid), [-1.0], "x >= 0.5")["theory_escape_time"]))
+
+
 def test_escape_theory_needs_a_saddle_between():
     problem = fp.FokkerPlanck(fp.Overdamped(WELL, 0.01), fp.Grid.uniform(x=(-1.9, 0.9, 40)))
     with pytest.raises(InputError, match="no saddle between"):
