@@ -273,14 +273,14 @@ def _spectrum(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
 
 def _mfpt(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
     if sweep is None and "mfpt" not in ds:  # one run that kept only the time from its start (field: false)
-        _comparison(ax, ds, sweep, [("from the start", "mfpt_at_start", None, "o")], _label(ds["mfpt_at_start"]), "mean first-passage time")
+        _comparison(ax, ds, sweep, [("from the start", "mfpt_at_start", None, "o")], _label(ds["mfpt_at_start"], "mean first-passage time from the start"), "mean first-passage time")
         ax.set_xlabel("model")
     elif sweep is not None and "mfpt_at_start" in ds:
         series = [("from the start", ds["mfpt_at_start"], "o-")]
         if "theory_escape_time" in ds:
             series.append(("closed form", ds["theory_escape_time"], "x--"))
         _against_sweep(ax, ds, sweep, series, log=True)
-        ax.set_ylabel(_label(ds["mfpt_at_start"]))
+        ax.set_ylabel(_label(ds["mfpt_at_start"], "mean first-passage time from the start"))
         ax.set_title("mean first-passage time")
         _legend(ax)
     elif sweep is not None:
