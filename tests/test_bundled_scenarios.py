@@ -82,8 +82,8 @@ def _flat_minima(ds: xr.Dataset) -> None:
     better than against 1/sqrt(k) (rms residuals measured 0.103 vs 0.207 for SGD, 0.042 vs 0.259 for
     Momentum and Adai: the 1/k law is asymptotic, and at k = 4 the barrier is only 2.5 T, so SGD's
     margin is 2x); Adam fits 1/sqrt(k) 17x better (0.019 vs 0.322). The closed forms' fitted slopes
-    match the PDE's to 1 % (measured 0.3 %; per run the inertial closed form is 25-30 % high, not
-    from its prefactor but from its exponent, the overdamped limit: docs/flat-minima.md), and
+    match the PDE's to 1 % (measured 0.3 %; per run the inertial closed form is 25-30 % high, mostly
+    not from its prefactor but from its exponent, the overdamped limit: docs/flat-minima.md), and
     at k = 4 Adam takes 1200x longer than SGD (measured 7.4e5 vs 594 iterations)."""
     fits = ds.set_xindex("group") if "group" not in ds.indexes else ds
     assert list(ds["dynamics"].values) == ["overdamped"] * 5 + ["inertial"] * 15
