@@ -10,6 +10,9 @@ triggers it), every axis labelled with its quantity and units:
     probability conservation: :math:`|m(t) - m(0)|` and the negative mass, log scale.
 ``p_stationary``, ``mfpt``
     the field (curve in 1-D, image in 2-D, marginal over the last axes in 3-D).
+``mfpt_at_start``
+    (a sweep, or a run without the field) the time from the start per run; left to the
+    optimizer-comparison panel when the dataset has ``theory_escape_time``.
 ``eigenfunction``
     the slowest eigenfunctions with their rates.
 ``escape_rate``
@@ -269,12 +272,15 @@ def _spectrum(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
 
 
 def _mfpt(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
-    if sweep is not None and "mfpt_at_start" in ds:
+    if sweep is None and "mfpt" not in ds:  # one run that kept only the time from its start (field: false)
+        _comparison(ax, ds, sweep, [("from the start", "mfpt_at_start", None, "o")], _label(ds["mfpt_at_start"], "mean first-passage time from the start"), "mean first-passage time")
+        ax.set_xlabel("model")
+    elif sweep is not None and "mfpt_at_start" in ds:
         series = [("from the start", ds["mfpt_at_start"], "o-")]
         if "theory_escape_time" in ds:
             series.append(("closed form", ds["theory_escape_time"], "x--"))
         _against_sweep(ax, ds, sweep, series, log=True)
-        ax.set_ylabel(_label(ds["mfpt_at_start"]))
+        ax.set_ylabel(_label(ds["mfpt_at_start"], "mean first-passage time from the start"))
         ax.set_title("mean first-passage time")
         _legend(ax)
     elif sweep is not None:
@@ -376,27 +382,32 @@ def _optimizer_variance(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
 
 Panel = Callable[[Any, xr.Dataset, "Sweep | None"], None]
 
-#: Panels by the variable that calls for them, in drawing order. A panel needs its key variable;
-#: ``_last_snapshot`` draws only for fields of two or more axes.
+#: Panels by the variable that calls for them, in drawing order (a panel is drawn once). A panel
+#: needs its key variable; ``_last_snapshot`` draws only for fields of two or more axes.
 PANELS: dict[str, list[Panel]] = {
     "p": [_density, _last_snapshot],
     "mass": [_mass],
     "p_stationary": [_stationary],
     "eigenfunction": [_spectrum],
     "mfpt": [_mfpt],
+    "mfpt_at_start": [_mfpt],
     "escape_rate": [_escape_rate],
     "theory_escape_time": [_optimizer_escape],
     "well_variance_pde": [_optimizer_variance],
 }
 
 
+#: Variables whose panel is left out when the dataset has one of these others, whose panel shows them too.
+SHOWN_BY = {"mfpt_at_start": ("theory_escape_time",)}
+
+
 def _panels(ds: xr.Dataset) -> list[Panel]:
-    chosen = []
+    chosen: list[Panel] = []
     for name, panels in PANELS.items():
-        if name not in ds:
+        if name not in ds or any(other in ds for other in SHOWN_BY.get(name, ())):
             continue
         for panel in panels:
-            if panel is _last_snapshot and len(_spatial_dims(ds["p"])) < 2:
+            if panel in chosen or (panel is _last_snapshot and len(_spatial_dims(ds["p"])) < 2):
                 continue
             chosen.append(panel)
     return chosen

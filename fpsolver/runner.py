@@ -303,12 +303,20 @@ def combine_runs(run: Run, results: list[RunResult]) -> xr.Dataset:
     combined.attrs.update({k: good[0].attrs[k] for k in GLOBAL_KEYS if k in good[0].attrs})
     for key in keys:
         name = key.split(".")[-1] if single and dim != "run" else key.replace(".", "_")
-        values = [v.values[key] for v, _ in run.runs]
+        values = _coordinate_values([v.values[key] for v, _ in run.runs])
         combined = combined.assign_coords({name: (dim, values, {"long_name": f"swept {key}", "units": "1", "units_note": "as in the scenario"})})
     errors = np.array(["" if r.failure is None else f"{r.failure[0]}: {r.failure[1]}" for r in results], dtype=object)
     combined["run_error"] = (dim, errors, {"long_name": "why the sweep run failed (empty: it ran)"})
     combined.attrs["sweep"] = "; ".join(f"{k} = {[v.values[k] for v, _ in run.runs]}" for k in keys)
     return combined.merge(sharpness_fits(combined))
+
+
+def _coordinate_values(values: list[Any]) -> list[Any]:
+    """Swept values as one coordinate entry each: a list value (a swept point such as
+    ``tasks.mfpt.start: [[0.5, 0.5], ...]``) is written as its text, ``[0.5, 0.5]``."""
+    if any(isinstance(v, (list, tuple)) for v in values):
+        return [str(list(v)) if isinstance(v, (list, tuple)) else str(v) for v in values]
+    return values
 
 
 def _located_failure(source: str, variant: Variant, keys: list[str], exc: Exception) -> tuple[str, str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +25,18 @@ def test_there_are_bundled_scenarios():
 
 #: Scenarios that warn, and what they say: low-temperature runs include methods that lose digits;
 #: flat_minima's SGD at k = 4 has lr |H| = 0.16, where discrete-time effects are not small.
-WARNS = {"kramers_1d": "digits", "kramers_turnover": "digits", "flat_minima": "digits|overdamped model needs"}
+WARNS = {
+    "kramers_1d": "digits",
+    "kramers_turnover": "digits",
+    "flat_minima": "digits|overdamped model needs",
+    "flat_minima_styblinski_tang": "digits|overdamped model needs",
+    "flat_minima_2d": "overdamped model needs",
+}
 
 
 #: Scenarios that take more than a few seconds: run in CI's slow step (tests/test_comparison.py runs a
 #: reduced optimizers_compare in the fast suite).
-SLOW = {"kramers_turnover", "optimizers_compare", "flat_minima"}
+SLOW = {"kramers_turnover", "optimizers_compare", "flat_minima", "flat_minima_styblinski_tang", "flat_minima_2d"}
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p for p in SCENARIOS], ids=[p.stem for p in SCENARIOS])
@@ -74,8 +82,8 @@ def _flat_minima(ds: xr.Dataset) -> None:
     better than against 1/sqrt(k) (rms residuals measured 0.103 vs 0.207 for SGD, 0.042 vs 0.259 for
     Momentum and Adai: the 1/k law is asymptotic, and at k = 4 the barrier is only 2.5 T, so SGD's
     margin is 2x); Adam fits 1/sqrt(k) 17x better (0.019 vs 0.322). The closed forms' fitted slopes
-    match the PDE's to 1 % (measured 0.3 %: the prefactor is off by a constant factor for the
-    inertial runs, 25-30 % with a theta-dependent temperature, which the slope does not see), and
+    match the PDE's to 1 % (measured 0.3 %; per run the inertial closed form is 25-30 % high, mostly
+    not from its prefactor but from its exponent, the overdamped limit: docs/flat-minima.md), and
     at k = 4 Adam takes 1200x longer than SGD (measured 7.4e5 vs 594 iterations)."""
     fits = ds.set_xindex("group") if "group" not in ds.indexes else ds
     assert list(ds["dynamics"].values) == ["overdamped"] * 5 + ["inertial"] * 15
@@ -87,6 +95,62 @@ def _flat_minima(ds: xr.Dataset) -> None:
     np.testing.assert_allclose(fits["fit_theory_slope_inv_k"], fits["fit_slope_inv_k"], rtol=0.01)
     times = ds["mfpt_at_start_iterations"].values
     assert times[4] * 300 < times[14]  # k = 4: SGD vs Adam
+
+def _flat_minima_st(ds: xr.Dataset) -> None:
+    """The flat-minima sweep on the rescaled 1-D Styblinski-Tang function, f = ST(2.8 x)/100
+    (barrier 0.252, 5.9 T at k = 1), from its local minimum into the global well; k = 1 ... 4, lr = 0.02.
+    The residual ratios (measured): SGD 2.08 (0.098 vs 0.205; at k = 4 the barrier is 2.4 T, where
+    the asymptotic 1/k law bends), Momentum and Adai 9.4 (0.028 vs 0.264), Adam 17.1 the other way
+    (0.320 vs 0.019); asserted at about 85 % of these (deterministic numbers; a smaller margin
+    would mean the scaling changed). The closed forms' slopes of the law each follows match the PDE's
+    to 1 % (measured 0.7 % SGD, 0.6 % Momentum and Adai, 0.09 % Adam). Per run the closed form is
+    within 9 % for SGD (ratio 0.913-0.966: O(T/dL), tests/test_flat_minima_st.py halves it by halving
+    T) and 1 % for Adam (0.997-1.006); for Momentum and Adai it is 32-50 % high (1.32-1.50): its
+    local-temperature exponent is the overdamped limit, and the gap shrinks with lr at a fixed
+    temperature (tests/test_flat_minima_st.py)."""
+    fits = ds.set_xindex("group") if "group" not in ds.indexes else ds
+    assert list(ds["dynamics"].values) == ["overdamped"] * 5 + ["inertial"] * 15
+    margins = {"optimizer_kind=sgd": 1.8, "optimizer_kind=momentum, optimizer_form=ema": 8.0, "optimizer_kind=adai": 8.0}
+    for group, margin in margins.items():
+        fit = fits.sel(group=group)
+        assert float(fit["fit_residual_inv_sqrt_k"]) > margin * float(fit["fit_residual_inv_k"]), group
+        np.testing.assert_allclose(fit["fit_theory_slope_inv_k"], fit["fit_slope_inv_k"], rtol=0.01)
+    adam = fits.sel(group="optimizer_kind=adam")
+    assert float(adam["fit_residual_inv_k"]) > 15 * float(adam["fit_residual_inv_sqrt_k"])
+    np.testing.assert_allclose(adam["fit_theory_slope_inv_sqrt_k"], adam["fit_slope_inv_sqrt_k"], rtol=0.01)
+    ratio = (ds["theory_escape_time"] / ds["mfpt_at_start"]).values.reshape(4, 5)  # sgd, momentum, adam, adai
+    assert np.all((0.9 < ratio[0]) & (ratio[0] < 1.0)), ratio[0]
+    np.testing.assert_allclose(ratio[2], 1.0, rtol=0.01)
+    assert np.all((1.25 < ratio[[1, 3]]) & (ratio[[1, 3]] < 1.6)), ratio[[1, 3]]
+
+
+def _flat_minima_2d(ds: xr.Dataset) -> None:
+    """SGD and Adam (beta1 = 0), overdamped, on the 2-D Styblinski-Tang sum, k = 1 ... 4. The loss is
+    a sum and noise and preconditioner are diagonal, so the time to cross x's saddle is the 1-D time
+    on the same x grid, whatever y does: checked to 1e-10 (measured 2e-14, round-off). The fits
+    (measured): SGD 0.098 vs 0.205 against 1/k and 1/sqrt(k) (ratio 2.08), Adam 0.328 vs 0.024
+    (13.7 the other way); asserted at about 85 %."""
+    from fpsolver.grid import Grid
+    from fpsolver.landscapes import Landscape
+    from fpsolver.noise import HessianNoise
+    from fpsolver.optimizers import SGD, Adam
+    from fpsolver.problem import FokkerPlanck
+
+    line = Landscape.from_expression("0.307328*x**4 - 0.6272*x**2 + 0.07*x")
+    optimizers = {"sgd": SGD(0.02, 1), "adam": Adam(0.02, 1, beta1=0.0)}
+    for i, k in enumerate(ds["landscape_sharpness"].values):
+        run = {key: ds[key].values[i] for key in ("optimizer_kind", "grid_x_min", "grid_x_max", "tasks_mfpt_start", "tasks_mfpt_target")}
+        model = optimizers[str(run["optimizer_kind"])].model(line.with_sharpness(k), HessianNoise(delta=2 * k))
+        grid = Grid.uniform(x=(float(run["grid_x_min"]), float(run["grid_x_max"]), 240))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FPSolverWarning)  # SGD's overdamped check at k = 3, 4: the same model as the 2-D run
+            tau = FokkerPlanck(model, grid).mfpt(start=json.loads(str(run["tasks_mfpt_start"]))[:1], target=str(run["tasks_mfpt_target"]))
+        np.testing.assert_allclose(ds["mfpt_at_start"].values[i], tau, rtol=1e-10)
+    fits = ds.set_xindex("group") if "group" not in ds.indexes else ds
+    sgd, adam = fits.sel(group="optimizer_kind=sgd"), fits.sel(group="optimizer_kind=adam, optimizer_beta1=0.0")
+    assert float(sgd["fit_residual_inv_sqrt_k"]) > 1.8 * float(sgd["fit_residual_inv_k"])
+    assert float(adam["fit_residual_inv_k"]) > 12 * float(adam["fit_residual_inv_sqrt_k"])
+
 
 def _turnover(ds: xr.Dataset) -> None:
     """Phase space over gamma = 0.03 ... 30 at barrier/T = 10: the mfpt and survival estimators agree
@@ -131,6 +195,8 @@ CHECKS = {
     "optimizers_compare": _optimizers_compare,
     "kramers_turnover": _turnover,
     "flat_minima": _flat_minima,
+    "flat_minima_styblinski_tang": _flat_minima_st,
+    "flat_minima_2d": _flat_minima_2d,
     "double_well": lambda ds: _gibbs_and_mass(ds, lambda x: x**4 / 4 - x**2 / 2, 0.05),
     "double_well_2d": lambda ds: _gibbs_and_mass(ds, lambda x, y: 4 * (x**2 - 1) ** 2 + 2 * y**2, 1.0),
     # Barrier/T from 5 to 40: basin and point differ by 3e-3 at 5 (rates.md); c from 0.49 to 0.37.

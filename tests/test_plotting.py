@@ -108,3 +108,12 @@ def test_failed_runs_and_nan_theory_get_no_legend_entry(tmp_path):
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_a_run_with_only_the_time_from_its_start_is_drawn(tmp_path):
+    # mfpt with field: false keeps only mfpt_at_start: one marker, labelled with its units.
+    import xarray as xr
+
+    ds = xr.Dataset({"mfpt_at_start": ((), 12.5, {"long_name": "mean first-passage time from the start", "units": "1"})}, attrs={"model_kind": "overdamped"})
+    _check_figure(ds, {"mean first-passage time"})
+    assert plot_dataset(ds, tmp_path / "fig.png").read_bytes()[:8] == PNG_MAGIC

@@ -196,3 +196,23 @@ def test_a_swept_key_named_like_an_axis_gets_a_run_dimension(tmp_path):
     ds = compute_runs(load_runs(path, tmp_path / "o.nc"))
     assert ds["escape_rate"].dims == ("run", "estimator") and ds["mfpt"].dims == ("run", "temperature")
     assert list(ds["model_temperature"].values) == [0.1, 0.2]
+
+
+def test_a_swept_point_is_written_as_text_and_the_times_are_drawn(tmp_path):
+    # A swept start point (a list per run, as in flat_minima_2d.yaml) is one coordinate entry
+    # per run, its text; with field: false only mfpt_at_start is left, and it gets its panel.
+    text = BASE.format(sweep="sweep:\n  tasks.mfpt.start: [[-1.0], [-0.5]]\n")
+    text = text.replace('  mfpt: {start: -1.0, target: "x >= 1"}', '  mfpt: {start: -1.0, target: "x >= 1", field: false}')
+    text = text.replace('  escape_rate: {start: -1.0, target: "x >= 1", methods: [mfpt, committor]}\n', "")
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    ds = compute_runs(load_runs(path, tmp_path / "o.nc"))
+    assert list(ds["start"].values) == ["[-1.0]", "[-0.5]"] and "mfpt" not in ds
+    assert 0 < ds["mfpt_at_start"].values[1] < ds["mfpt_at_start"].values[0]  # closer to the barrier: sooner
+    from fpsolver.plotting import draw
+
+    fig = draw(ds)
+    assert [ax.get_title() for ax in fig.axes] == ["mean first-passage time"]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
