@@ -107,10 +107,11 @@ class Ensemble:
         r"""Minibatch gradient :math:`\nabla L + \xi`, :math:`\xi \sim N(0, C(\theta))`, shape ``(n, active)``."""
         grad = self.landscape.gradient(*theta)
         points = dict(zip(self.landscape.variables, theta))
+        if self.diagonal:
+            scale = np.sqrt(self.noise.variances(self.landscape, points, self.optimizer.batch_size))
+            return grad + scale * self.rng.standard_normal(theta.shape)
         cov = self.noise.covariance(self.landscape, points, self.optimizer.batch_size)
         z = self.rng.standard_normal(theta.shape)
-        if self.diagonal:
-            return grad + np.sqrt(np.einsum("ii...->i...", cov)) * z
         chol = np.linalg.cholesky(np.moveaxis(cov, -1, 0))
         return grad + np.einsum("pij,jp->ip", chol, z)
 
