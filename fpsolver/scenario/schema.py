@@ -339,6 +339,7 @@ class SimulateTask(_Strict):
     particles: int = Field(10_000, ge=10, le=10_000_000, description="Ensemble size.")
     max_iterations: int = Field(100_000, ge=4, le=100_000_000, description="Iterations before unescaped particles are censored (their mean then comes from the late escape hazard, fpsolver.censoring).")
     seed: int = Field(0, ge=0, description="Random seed (reproducible runs).")
+    hazard_window: float = Field(0.5, gt=0, le=1, description="Fraction of the run, at its end, over which a censored run's escape hazard is estimated (fpsolver.censoring); past the in-well transient.")
 
 
 class EscapeTheoryTask(_Strict):
