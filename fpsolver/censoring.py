@@ -54,7 +54,7 @@ from scipy import stats
 
 from .errors import FPSolverWarning, InputError
 
-__all__ = ["MeanEstimate", "censored_mean", "ESTIMATORS"]
+__all__ = ["MeanEstimate", "censored_mean", "check_settings", "normal_quantile", "ESTIMATORS"]
 
 #: The estimators :func:`censored_mean` reports: the sample mean (nothing censored), the
 #: censored-run estimate with a constant late hazard, or none (NaN).
@@ -85,10 +85,21 @@ class MeanEstimate:
     window_escapes: int = 0
 
 
-def _z(confidence: float) -> float:
+def normal_quantile(confidence: float) -> float:
+    """z with P(|N(0, 1)| < z) = ``confidence``: the half-width of a normal interval in standard errors."""
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
         raise InputError(f"confidence must lie in (0, 1), got {confidence!r}")
     return float(stats.norm.ppf(0.5 + confidence / 2))
+
+
+def check_settings(confidence: float, window: float, min_escapes: int) -> float:
+    """Validate the settings of :func:`censored_mean` (before a long run) and return :func:`normal_quantile` of ``confidence``."""
+    z = normal_quantile(confidence)
+    if isinstance(window, bool) or not isinstance(window, (int, float)) or not 0 < window <= 1:
+        raise InputError(f"window must lie in (0, 1], got {window!r}")
+    if isinstance(min_escapes, bool) or not isinstance(min_escapes, (int, np.integer)) or min_escapes < 2:
+        raise InputError(f"min_escapes must be an integer >= 2, got {min_escapes!r}")
+    return z
 
 
 def _refuse(message: str, hazard: float = np.nan, escapes: int = 0) -> MeanEstimate:
@@ -128,7 +139,7 @@ def censored_mean(
     MeanEstimate
         With nothing censored the sample mean and its normal interval :math:`\bar T \pm z s/\sqrt N`.
     """
-    z = _z(confidence)
+    z = check_settings(confidence, window, min_escapes)
     times = np.asarray(times, dtype=float)
     if times.ndim != 1 or times.size < 2:
         raise InputError(f"censored_mean needs a 1-D array of at least two first-passage times, got shape {times.shape}")
@@ -137,8 +148,6 @@ def censored_mean(
     seen = times[np.isfinite(times)]
     if np.any(seen < 1) or np.any(seen > horizon) or np.any(seen != np.round(seen)) or np.any(np.isinf(times)):
         raise InputError(f"first-passage times must be integers in [1, horizon = {horizon}] or NaN (censored)")
-    if not (isinstance(window, (int, float)) and 0 < window <= 1):
-        raise InputError(f"window must lie in (0, 1], got {window!r}")
     n = times.size
     if seen.size == n:
         mean = float(times.mean())

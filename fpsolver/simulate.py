@@ -28,9 +28,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import sympy as sp
 import xarray as xr
-from scipy import stats
 
-from .censoring import MeanEstimate, censored_mean
+from .censoring import MeanEstimate, censored_mean, check_settings, normal_quantile
 from .errors import FPSolverWarning, InputError
 from .expressions import parse_condition
 from .landscapes import Landscape
@@ -44,12 +43,6 @@ def _count(value: int, what: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise InputError(f"{what} must be an integer >= {minimum}, got {value!r}")
     return int(value)
-
-
-def _z(confidence: float) -> float:
-    if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise InputError(f"confidence must lie in (0, 1), got {confidence!r}")
-    return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
 class Ensemble:
@@ -218,7 +211,7 @@ def escape_times(
         particle-iteration in the window) and ``hazard_window_escapes``.
     """
     max_iterations = _count(max_iterations, "max_iterations", 4)
-    _z(confidence)
+    check_settings(confidence, window, min_escapes)  # before the run, not after it
     inside = _region(landscape, target)
     ens = Ensemble(optimizer, landscape, start, noise, _count(particles, "particles", 2), seed)
     if inside(ens.theta[:, :1])[0]:
@@ -292,7 +285,7 @@ def stationary_moments(
     """
     burn_in = _count(burn_in, "burn_in", 0)
     iterations = _count(iterations, "iterations")
-    z = _z(confidence)
+    z = normal_quantile(confidence)
     ens = Ensemble(optimizer, landscape, start, noise, particles, seed)
     for _ in range(burn_in):
         ens.step()
@@ -396,7 +389,7 @@ def quasi_stationary_moments(
     burn_in = _count(burn_in, "burn_in", 0)
     samples = _count(samples, "samples")
     every = _count(every, "every")
-    z = _z(confidence)
+    z = normal_quantile(confidence)
     inside = _region(landscape, target)
     ens = Ensemble(optimizer, landscape, start, noise, particles, seed)
     if inside(ens.theta[:, :1])[0]:

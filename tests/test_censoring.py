@@ -83,6 +83,14 @@ def test_bad_censoring_input(times, horizon, message):
         censored_mean(times, horizon)
 
 
+@pytest.mark.parametrize("settings, message", [({"window": 0.0}, "window"), ({"window": 1.5}, "window"), ({"min_escapes": 1}, "min_escapes"), ({"confidence": 1.0}, "confidence")])
+def test_bad_settings_are_refused_before_the_simulation_runs(settings, message):
+    """A bad setting must not cost a long run first: escape_times checks it before stepping
+    (max_iterations = 10**8 would take hours)."""
+    with pytest.raises(InputError, match=message):
+        escape_times(SGD(0.01), fp.Landscape.quadratic([1.0]), [0.0], "x > 1", particles=10, max_iterations=10**8, **settings)
+
+
 def test_the_censored_estimate_of_a_simulation_agrees_with_its_full_run():
     """SGD with white noise in the cubic well (barrier/T = 2, lr H = 0.02): every one of 3000
     particles escapes within 60000 iterations (mean 876 +- 30, the last at 7832); the same seed cut
