@@ -93,11 +93,16 @@ def _flat_minima(ds: xr.Dataset) -> None:
 def _flat_minima_simulator(ds: xr.Dataset, fits: xr.Dataset) -> None:
     """The simulator column (seed 1; censored runs, fpsolver.censoring), where a barrier is
     simulable: k = 1.5 ... 4 for SGD, Momentum and Adai, k = 4 for Adam (k = 1 needs 3e6-4e9
-    iterations). SGD and Momentum: the PDE lies inside the simulator's 95 % interval (measured
-    -4.7 ... +1.0 % at +-3 ... 5.7 %). Adai, whose continuous model is EMA momentum's, escapes a
-    constant ~45 iterations sooner than it (measured 38, 50, 46 at k = 4, 3, 2: the bias
-    correction m / (1 - beta1^k) makes the first steps SGD-sized, a head start), so its interval
-    is widened by a 60-iteration slack. Adam at k = 4 takes 4x the PDE's time (measured 3.02e6
+    iterations). SGD, Momentum, Adai: the PDE lies within the simulator's 95 % interval widened
+    by a discrete-time slack of 5 % of the PDE: at lr H = 0.04 k the chain escapes sooner than
+    its continuous model, measured with 20000 particles (seed 7) at -4.1 +- 1.3 % (SGD, k = 4),
+    -3.7 +- 1.3 % (SGD, k = 3), -3.8 +- 1.3 % (Momentum, k = 4), -1.3 +- 1.3 % (Momentum, k = 3),
+    the size of the scenario's +-3 % intervals (with seed 1 every SGD and Momentum point happens to
+    be inside its interval: -4.7 ... +1.0 %). Adai, whose continuous model is EMA momentum's,
+    escapes a constant ~45 iterations sooner than it (39 +- 12 at k = 4 and 49 +- 34 at k = 3 with
+    20000 particles; 3.3 % of Adai's particles escape within 30 iterations, 0.1 % of Momentum's:
+    the bias correction m / (1 - prod beta1) makes the first steps SGD-sized, a head start), so
+    its slack has 60 iterations more. Adam at k = 4 takes 4x the PDE's time (measured 3.02e6
     +- 16 % against 7.4e5): the scenario's Adam model has the theta-dependent v(theta) = C + L'^2,
     while the real v averages over 1/(1 - beta2) = 1000 iterations, i.e. stays at its well value;
     frozen at the minimum the PDE gives 3.32e6, 9 % above the simulator, as in optimizers_compare
@@ -111,10 +116,10 @@ def _flat_minima_simulator(ds: xr.Dataset, fits: xr.Dataset) -> None:
     pde = ds["mfpt_at_start_iterations"].values
     sim = ds["mean_escape_iterations"].values
     low, high = ds["mean_escape_iterations_ci"].sel(bound="low").values, ds["mean_escape_iterations_ci"].sel(bound="high").values
-    plain = np.r_[1:5, 6:10]  # SGD, Momentum
-    assert np.all((low[plain] < pde[plain]) & (pde[plain] < high[plain])), (pde[plain], low[plain], high[plain])
     adai = np.r_[16:20]
-    assert np.all((low[adai] - 60 < pde[adai]) & (pde[adai] < high[adai] + 60)), (pde[adai], low[adai], high[adai])
+    checked = np.r_[1:5, 6:10, adai]  # SGD, Momentum, Adai
+    slack = 0.05 * pde[checked] + np.where(np.isin(checked, adai), 60, 0)
+    assert np.all((low[checked] - slack < pde[checked]) & (pde[checked] < high[checked] + slack)), (pde[checked], low[checked], high[checked])
     assert 3.0 < sim[14] / pde[14] < 5.5 and low[14] > 2 * pde[14]
     assert set(ds["mean_escape_estimator"].values[simulated]) <= {"complete", "censored"}
     k = ds["landscape_sharpness"].values.astype(float)
