@@ -6,8 +6,9 @@ the escape time's dependence on :math:`k` says whether an optimizer prefers flat
 left exponentially faster) or in :math:`1/\sqrt k` (Adam). :func:`sharpness_fits` fits both
 lines per group of the other swept keys and reports slope, intercept and the root-mean-square
 residual of each (the smaller residual marks the scaling the data follow), for the PDE's escape
-times and, where the runs have them, for the closed-form times (``theory_escape_time``), so the
-two scalings can be compared.
+times and, where the runs have them, for the closed-form times (``theory_escape_time``) and the
+simulated ones (``mean_escape_time``, the runs with a finite estimate), so the scalings can be
+compared.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-__all__ = ["sharpness_fits", "swept_keys", "escape_times", "moves_with", "group_labels"]
+__all__ = ["sharpness_fits", "swept_keys", "escape_times", "moves_with", "series_keys", "group_labels", "FITTED_COLUMNS"]
+
+
+#: Escape times fitted beside the PDE's: (variable, prefix of the fit variables, what it is).
+FITTED_COLUMNS = (
+    ("theory_escape_time", "theory_", "closed-form escape time"),
+    ("mean_escape_time", "simulated_", "simulated mean escape time"),
+)
 
 
 def swept_keys(ds: xr.Dataset) -> list[str]:
@@ -32,6 +40,13 @@ def escape_times(ds: xr.Dataset) -> xr.DataArray | None:
     return None
 
 
+def series_keys(ds: xr.Dataset, keys: list[str], of: str) -> list[str]:
+    """The swept ``keys`` that split the runs into series against ``of``: those that do not move
+    with it, leaving out task settings (``tasks.*``: how a run is computed, e.g. a simulation's
+    particles per point, not what is computed)."""
+    return [k for k in keys if k != of and not moves_with(ds, k, of) and not str(ds[k].attrs.get("long_name", "")).startswith("swept tasks.")]
+
+
 def moves_with(ds: xr.Dataset, key: str, of: str) -> bool:
     """Whether swept ``key`` takes one value per value of ``of`` (it moves with it in a zip sweep)."""
     pairs = {(str(a), str(b)) for a, b in zip(ds[of].values, ds[key].values)}
@@ -44,7 +59,8 @@ def sharpness_fits(ds: xr.Dataset) -> xr.Dataset:
     Returns an empty dataset when the sweep does not vary a ``sharpness`` or there are no times.
     Variables (dim ``group``, labelled by the other keys' values; keys a group leaves unset are
     not named): ``fit_slope_inv_k``, ``fit_intercept_inv_k``, ``fit_residual_inv_k`` and the same
-    for ``inv_sqrt_k``; with closed-form times also ``fit_theory_*``.
+    for ``inv_sqrt_k``; with closed-form times also ``fit_theory_*``, with simulated times
+    ``fit_simulated_*`` (NaN for a group with fewer than three finite simulated times).
     """
     keys = swept_keys(ds)
     sharp = next((k for k in keys if k.endswith("sharpness")), None)
@@ -52,12 +68,13 @@ def sharpness_fits(ds: xr.Dataset) -> xr.Dataset:
     if sharp is None or times is None:
         return xr.Dataset()
     dim = ds[sharp].dims[0]
-    others = [k for k in keys if k != sharp and not moves_with(ds, k, sharp)]
+    others = series_keys(ds, keys, sharp)
     labels = [label or "all" for label in group_labels(ds, others, dim)]
     groups = list(dict.fromkeys(labels))
     fitted = _fits(ds[sharp], times, dim, labels, groups, "", "escape time")
-    if "theory_escape_time" in ds:
-        fitted = fitted.merge(_fits(ds[sharp], ds["theory_escape_time"], dim, labels, groups, "theory_", "closed-form escape time"))
+    for variable, prefix, what in FITTED_COLUMNS:
+        if variable in ds:
+            fitted = fitted.merge(_fits(ds[sharp], ds[variable], dim, labels, groups, prefix, what))
     return fitted
 
 

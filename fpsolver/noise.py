@@ -56,6 +56,12 @@ def _positive_number(value: Any, what: str) -> float:
     return float(value)
 
 
+def _batch(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    return int(batch_size)
+
+
 def _points_shape(landscape: Landscape, points: Points) -> tuple[int, ...]:
     missing = [v for v in landscape.variables if v not in points]
     if missing:
@@ -80,9 +86,11 @@ class NoiseModel(ABC):
 
     def covariance(self, landscape: Landscape, points: Points, batch_size: int = 1) -> np.ndarray:
         r"""Minibatch covariance :math:`C = \Sigma / B`, shape ``(n, n, *shape)``."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        return self.per_sample(landscape, points) / batch_size
+        return self.per_sample(landscape, points) / _batch(batch_size)
+
+    def variances(self, landscape: Landscape, points: Points, batch_size: int = 1) -> np.ndarray:
+        r"""The diagonal :math:`C_{ii} = \Sigma_{ii}/B`, shape ``(n, *shape)`` (what a diagonal Σ's sampler needs)."""
+        return np.einsum("ii...->i...", self.covariance(landscape, points, batch_size))
 
 
 class WhiteNoise(NoiseModel):
@@ -143,6 +151,12 @@ class HessianNoise(NoiseModel):
         w, v = np.linalg.eigh(stack)
         absolute = np.einsum("mij,mj,mkj->mik", v, np.abs(w) + self.delta, v)
         return np.moveaxis(absolute, 0, -1).reshape(hess.shape)
+
+    def variances(self, landscape: Landscape, points: Points, batch_size: int = 1) -> np.ndarray:
+        if not self.is_diagonal(landscape):
+            return super().variances(landscape, points, batch_size)
+        _points_shape(landscape, points)
+        return (np.abs(landscape.hessian_diagonal(**{v: points[v] for v in landscape.variables})) + self.delta) / _batch(batch_size)
 
     def is_diagonal(self, landscape: Landscape) -> bool:
         return landscape.cross_derivatives_vanish()

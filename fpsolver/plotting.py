@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .analysis import group_labels, moves_with, swept_keys
+from .analysis import group_labels, series_keys, swept_keys
 from .errors import InputError
 
 __all__ = ["plot_dataset", "draw", "PANELS", "Sweep"]
@@ -63,7 +63,7 @@ class Sweep:
         if not keys:
             return None
         dim = ds[keys[0]].dims[0]
-        others = [k for k in keys[1:] if not moves_with(ds, k, keys[0])]  # zipped keys are not separate series
+        others = series_keys(ds, keys, keys[0])  # zipped keys and task settings are not separate series
         if not others:
             return cls(dim, keys[0], [("", np.arange(ds.sizes[dim]))])
         # names alone read well ("adam"); numbers need their key ("batch_size=4")
@@ -170,8 +170,11 @@ def _fields_per_run(ax: Any, da: xr.DataArray, sweep: Sweep, ds: xr.Dataset, tit
     _legend(ax)
 
 
-def _against_sweep(ax: Any, ds: xr.Dataset, sweep: Sweep, series: list[tuple[str, xr.DataArray, str]], log: bool) -> None:
-    """Scalar results per run against the first swept key; one marker per series, one colour per group."""
+def _against_sweep(ax: Any, ds: xr.Dataset, sweep: Sweep, series: list[tuple[str, xr.DataArray, str]], log: bool, intervals: dict[str, xr.DataArray] | None = None) -> None:
+    """Scalar results per run against the first swept key; one marker per series, one colour per group.
+
+    ``intervals`` maps a series name to its confidence interval (dims: the sweep's and ``bound``),
+    drawn as error bars."""
     import matplotlib.pyplot as plt
 
     x, xlabel = sweep.abscissa(ds)
@@ -182,7 +185,12 @@ def _against_sweep(ax: Any, ds: xr.Dataset, sweep: Sweep, series: list[tuple[str
             values = np.asarray(da.isel({sweep.dim: order}).values, dtype=float)
             label = ", ".join(part for part in (name, group) if part)
             colour = "k" if style.endswith("-") and len(sweep.groups) == 1 else colours(g % 10)
-            ax.plot(x[order], values, style, color=colour, fillstyle="none", label=_series_label(values, label))
+            if intervals and name in intervals:
+                bounds = np.asarray(intervals[name].isel({sweep.dim: order}).transpose(sweep.dim, "bound").values, dtype=float)
+                err = np.abs(np.stack([values - bounds[:, 0], bounds[:, 1] - values]))
+                ax.errorbar(x[order], values, yerr=err, fmt=style, color=colour, fillstyle="none", capsize=3, label=_series_label(values, label))
+            else:
+                ax.plot(x[order], values, style, color=colour, fillstyle="none", label=_series_label(values, label))
     if log:
         ax.set_yscale("log")
     finite = x[np.isfinite(x)]
@@ -362,7 +370,8 @@ def _optimizer_escape(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
     ]
     if sweep is not None and sweep.categories(ds) is None:  # a numeric sweep (sharpness, temperature): lines on a log axis
         lines = [(name, ds[var], style) for (name, var, _, _), style in zip(series, ("o-", "s", "x--")) if var in ds]
-        _against_sweep(ax, ds, sweep, lines, log=True)
+        intervals = {name: ds[ci] for name, var, ci, _ in series if var in ds and ci is not None and ci in ds}
+        _against_sweep(ax, ds, sweep, lines, log=True, intervals=intervals)
         ax.set_ylabel("escape time [iterations]" if iterations else _label(ds["theory_escape_time"]))
         ax.set_title("escape time from the start's well")
         _legend(ax)

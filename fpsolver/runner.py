@@ -9,6 +9,7 @@ located message in ``run_error``, and does not stop the others.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import warnings
@@ -95,7 +96,7 @@ def _simulate(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.
     run = scenario.optimizer
     ds = simulate.escape_times(
         run.optimizer, run.landscape, task.start, task.target, noise=run.noise,
-        particles=task.particles, max_iterations=task.max_iterations, seed=task.seed,
+        particles=task.particles, max_iterations=task.max_iterations, seed=task.seed, window=task.hazard_window,
     )
     # Per-particle times stay out of the file; the survival curve's time axis is renamed so that
     # it cannot clash with an evolution's time dimension.
@@ -108,6 +109,9 @@ def _simulate(scenario: LoadedScenario, task: Any, progress: bool | None) -> xr.
     for name in ("mean_escape_time", "mean_escape_time_ci"):
         ds[name].attrs.update({"long_name": "simulated mean escape time in SGD time (iterations * lr)", "units": "1"})
     ds["escaped_fraction"].attrs.update({"long_name": "fraction of particles that escaped", "units": "1"})
+    ds["mean_escape_estimator"].attrs.update({"long_name": "how the simulated mean was had: complete (every particle escaped), censored (survival + constant late hazard), none"})
+    ds["escape_hazard"].attrs.update({"long_name": "simulated escapes per particle-iteration over the late window (censored runs)", "units": "1"})
+    ds["hazard_window_escapes"].attrs.update({"long_name": "simulated escapes in the late window of a censored run", "units": "1"})
     ds.attrs = {f"simulate_{k}": v for k, v in ds.attrs.items()}
     return ds
 
@@ -294,7 +298,7 @@ def combine_runs(run: Run, results: list[RunResult]) -> xr.Dataset:
     if any(dim in ds.dims for ds in good):
         dim = "run"
     template = _nan_like(good[0])
-    parts = [template if r.dataset is None else r.dataset for r in results]
+    parts = _fill_missing([template if r.dataset is None else r.dataset for r in results])
     # Attributes that differ between runs (the swept model_* values, timings) are dropped;
     # the swept values live in the sweep coordinate(s) and the 'sweep' attribute.
     # Runs on different grids (a sweep of grid keys) are aligned on the union of their cell
@@ -312,11 +316,12 @@ def combine_runs(run: Run, results: list[RunResult]) -> xr.Dataset:
 
 
 def _coordinate_values(values: list[Any]) -> list[Any]:
-    """Swept values as one coordinate entry each: a list value (a swept point such as
-    ``tasks.mfpt.start: [[0.5, 0.5], ...]``) is written as its text, ``[0.5, 0.5]``."""
-    if any(isinstance(v, (list, tuple)) for v in values):
-        return [str(list(v)) if isinstance(v, (list, tuple)) else str(v) for v in values]
-    return values
+    """Swept values as one coordinate entry each. Where some are lists or mappings every entry is
+    text: a swept point (``tasks.mfpt.start: [[0.5, 0.5], ...]``) as ``[0.5, 0.5]``, a swept
+    task (``tasks.simulate: [null, {particles: 200, ...}]``) as its JSON, ``None`` as ``None``."""
+    if not any(isinstance(v, (list, tuple, dict)) for v in values):
+        return values
+    return [json.dumps(v) if isinstance(v, dict) else str(list(v)) if isinstance(v, (list, tuple)) else str(v) for v in values]
 
 
 def _located_failure(source: str, variant: Variant, keys: list[str], exc: Exception) -> tuple[str, str]:
@@ -328,6 +333,19 @@ def _located_failure(source: str, variant: Variant, keys: list[str], exc: Except
     else:
         message = str(exc) if isinstance(exc, FPSolverError) else f"{type(exc).__name__}: {exc}"
     return f"{source}:{line}: {key}", f"{message} (in the sweep run {variant.label})"
+
+
+def _fill_missing(parts: list[xr.Dataset]) -> list[xr.Dataset]:
+    """Every run with the data variables of all (NaN where a run lacks one: a task the sweep
+    switched off with ``null``), so that they stack and their coordinates line up."""
+    names = list(dict.fromkeys(n for ds in parts for n in ds.data_vars))
+    filled = []
+    for ds in parts:
+        for name in (n for n in names if n not in ds):
+            donor = next(p for p in parts if name in p)
+            ds = ds.merge(_nan_like(donor[[name]]), combine_attrs="override")
+        filled.append(ds)
+    return filled
 
 
 def _nan_like(ds: xr.Dataset) -> xr.Dataset:

@@ -15,7 +15,9 @@ they disagree at large η, the continuous model is what breaks.
 
 Random numbers come from ``numpy.random.default_rng(seed)`` in a fixed order, so a seed
 reproduces a run exactly. Times are given in iterations k and in SGD time t = kη.
-Confidence intervals are normal-theory intervals over the independent particles.
+Confidence intervals are normal-theory intervals over the independent particles. Escape
+times of runs cut at ``max_iterations`` come from the survival and a constant late escape
+hazard (:mod:`fpsolver.censoring`), which makes barriers of 10⁵–10⁶ iterations affordable.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import sympy as sp
 import xarray as xr
-from scipy import stats
 
+from .censoring import MeanEstimate, censored_mean, check_settings, normal_quantile
 from .errors import FPSolverWarning, InputError
 from .expressions import parse_condition
 from .landscapes import Landscape
@@ -41,12 +43,6 @@ def _count(value: int, what: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise InputError(f"{what} must be an integer >= {minimum}, got {value!r}")
     return int(value)
-
-
-def _z(confidence: float) -> float:
-    if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise InputError(f"confidence must lie in (0, 1), got {confidence!r}")
-    return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
 class Ensemble:
@@ -104,10 +100,11 @@ class Ensemble:
         r"""Minibatch gradient :math:`\nabla L + \xi`, :math:`\xi \sim N(0, C(\theta))`, shape ``(n, active)``."""
         grad = self.landscape.gradient(*theta)
         points = dict(zip(self.landscape.variables, theta))
+        if self.diagonal:
+            scale = np.sqrt(self.noise.variances(self.landscape, points, self.optimizer.batch_size))
+            return grad + scale * self.rng.standard_normal(theta.shape)
         cov = self.noise.covariance(self.landscape, points, self.optimizer.batch_size)
         z = self.rng.standard_normal(theta.shape)
-        if self.diagonal:
-            return grad + np.sqrt(np.einsum("ii...->i...", cov)) * z
         chol = np.linalg.cholesky(np.moveaxis(cov, -1, 0))
         return grad + np.einsum("pij,jp->ip", chol, z)
 
@@ -178,6 +175,8 @@ def escape_times(
     seed: int | None = 0,
     confidence: float = 0.95,
     survival_points: int = 200,
+    window: float = 0.5,
+    min_escapes: int = 100,
 ) -> xr.Dataset:
     r"""First iteration at which each particle is in ``target``, with the mean and the survival curve.
 
@@ -192,9 +191,12 @@ def escape_times(
     max_iterations
         Stop after this many iterations; particles still out are censored.
     confidence
-        Level of the confidence interval of the mean, :math:`\bar k \pm z\,s/\sqrt N`.
+        Level of the confidence interval of the mean.
     survival_points
         Number of iterations (evenly spaced) at which the survival curve is sampled.
+    window, min_escapes
+        For censored runs: the fraction of the run, at its end, over which the escape hazard
+        is estimated, and the fewest escapes it must hold (:func:`fpsolver.censoring.censored_mean`).
 
     Returns
     -------
@@ -202,13 +204,16 @@ def escape_times(
         ``escape_iteration`` (particle; NaN if censored), ``survival`` (iteration; the
         fraction not yet escaped, with coordinate ``time`` = kη), ``escaped_fraction``,
         ``mean_escape_iterations`` and ``mean_escape_time`` (= iterations × η) with their
-        ``*_ci`` (bound: low, high). The means are NaN, with a warning, when any particle is
-        censored (the mean of a censored sample is unknown).
+        ``*_ci`` (bound: low, high), ``mean_escape_estimator`` (``complete``: every particle
+        escaped, the sample mean with :math:`\bar k \pm z\,s/\sqrt N`; ``censored``: the
+        survival integral plus a constant late hazard's tail, delta-method interval;
+        ``none``: NaN, with a warning saying what to raise), ``escape_hazard`` (escapes per
+        particle-iteration in the window) and ``hazard_window_escapes``.
     """
-    max_iterations = _count(max_iterations, "max_iterations")
-    z = _z(confidence)
+    max_iterations = _count(max_iterations, "max_iterations", 4)
+    check_settings(confidence, window, min_escapes)  # before the run, not after it
     inside = _region(landscape, target)
-    ens = Ensemble(optimizer, landscape, start, noise, particles, seed)
+    ens = Ensemble(optimizer, landscape, start, noise, _count(particles, "particles", 2), seed)
     if inside(ens.theta[:, :1])[0]:
         raise InputError(f"the start {list(ens.start)} is already inside the target {target!r}")
     total = ens.theta.shape[1]
@@ -220,37 +225,33 @@ def escape_times(
             hit[ens.index[now]] = ens.iteration
             ens.keep(~now)
     eta = optimizer.lr
-    censored = int(np.isnan(hit).sum())
     if ens.diverged:
         _warn_diverged(ens)
         hit[:] = np.nan
-    elif censored:
-        warnings.warn(
-            f"{censored} of {total} particles had not reached {target!r} after {max_iterations} iterations; "
-            "the mean escape time is unknown (NaN): raise max_iterations (the survival curve is still valid)",
-            FPSolverWarning,
-            stacklevel=2,
-        )
-    mean = float(np.mean(hit)) if not ens.diverged and not censored else np.nan
-    half = z * float(np.std(hit, ddof=1)) / np.sqrt(total) if np.isfinite(mean) and total > 1 else np.nan
+        estimate = MeanEstimate(np.nan, np.nan, np.nan, "none")
+    else:
+        estimate = censored_mean(hit, max_iterations, confidence=confidence, window=window, min_escapes=min_escapes)
     grid = np.unique(np.linspace(0, max(ens.iteration, 1), _count(survival_points, "survival_points", 2)).round().astype(int))
     sorted_hits = np.sort(hit[np.isfinite(hit)])
     survival = 1.0 - np.searchsorted(sorted_hits, grid, side="right") / total
     if ens.diverged:
         survival[:] = np.nan
-    ci = np.array([mean - half, mean + half])
+    ci = np.array([estimate.low, estimate.high])
     ds = xr.Dataset(
         {
             "escape_iteration": ("particle", hit),
             "survival": ("iteration", survival),
             "escaped_fraction": ((), float(np.isfinite(hit).mean())),
-            "mean_escape_iterations": ((), mean),
+            "mean_escape_iterations": ((), estimate.value),
             "mean_escape_iterations_ci": ("bound", ci),
-            "mean_escape_time": ((), mean * eta),
+            "mean_escape_time": ((), estimate.value * eta),
             "mean_escape_time_ci": ("bound", ci * eta),
+            "mean_escape_estimator": ((), estimate.estimator),
+            "escape_hazard": ((), estimate.hazard),
+            "hazard_window_escapes": ((), estimate.window_escapes),
         },
         coords={"particle": np.arange(total), "iteration": grid, "time": ("iteration", grid * eta), "bound": ["low", "high"]},
-        attrs={**ens.attrs(), "target": str(target), "confidence": confidence, "max_iterations": max_iterations},
+        attrs={**ens.attrs(), "target": str(target), "confidence": confidence, "max_iterations": max_iterations, "hazard_window": window},
     )
     ds["mean_escape_time"].attrs["units"] = "SGD time (iterations * lr)"
     return ds
@@ -284,7 +285,7 @@ def stationary_moments(
     """
     burn_in = _count(burn_in, "burn_in", 0)
     iterations = _count(iterations, "iterations")
-    z = _z(confidence)
+    z = normal_quantile(confidence)
     ens = Ensemble(optimizer, landscape, start, noise, particles, seed)
     for _ in range(burn_in):
         ens.step()
@@ -388,7 +389,7 @@ def quasi_stationary_moments(
     burn_in = _count(burn_in, "burn_in", 0)
     samples = _count(samples, "samples")
     every = _count(every, "every")
-    z = _z(confidence)
+    z = normal_quantile(confidence)
     inside = _region(landscape, target)
     ens = Ensemble(optimizer, landscape, start, noise, particles, seed)
     if inside(ens.theta[:, :1])[0]:

@@ -114,3 +114,21 @@ def test_control_characters_are_refused_as_input_errors():
     for text in ("\x00", "x\x00+1"):
         with pytest.raises(ExpressionError, match="null bytes"):  # SyntaxError or ValueError by Python version
             parse_expression(text)
+
+
+def test_lambdify_expands_integer_powers_to_round_off():
+    """Integer powers are compiled as products (speed); they must agree with sympy's own numpy
+    function (which calls pow) to round-off: at most (n - 1) ulp per power, 8 ulp allowed here."""
+    import inspect
+
+    from sympy.codegen.rewriting import optimize
+
+    from fpsolver.expressions import _EXPAND_POWERS
+
+    expr = parse_expression("(x - 1)**5 * y**2 + x**-3 + sqrt(x) + exp(x)**4 + x**12 + 3")
+    ours = lambdify(expr, ("x", "y"))
+    plain = sp.lambdify(sp.symbols("x y", real=True), expr, modules="numpy")
+    x = np.linspace(0.1, 3.0, 41)
+    np.testing.assert_allclose(ours(x, x[::-1]), plain(x, x[::-1]), rtol=8 * np.finfo(float).eps)
+    source = inspect.getsource(sp.lambdify(sp.symbols("x", real=True), optimize(parse_expression("x**3"), [_EXPAND_POWERS])))
+    assert "x*x*x" in source

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).parents[1] / "fpsolver"
 #: Layers from the bottom up; a module may import only modules of lower layers (or its own package's).
 LAYERS = [
     {"_version", "errors", "threads"},
-    {"symmetrize", "extrapolate", "multigrid"},
+    {"symmetrize", "extrapolate", "multigrid", "censoring"},
     {"grid", "expressions"},
     {"boundary", "fields", "landscapes", "fields_xr", "gridcheck"},
     {"tabulated"},

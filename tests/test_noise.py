@@ -156,3 +156,21 @@ def test_bad_data_files(tmp_path):
     (tmp_path / "d.csv").write_text("x,z\n1,2\n3,4\n")
     with pytest.raises(InputError, match=r"\['y'\]"):
         EmpiricalNoise(LOGISTIC, tmp_path / "d.csv", ["w", "b"])
+
+
+@pytest.mark.parametrize(
+    "noise, landscape",
+    [
+        (HessianNoise(0.3), fp.Landscape.styblinski_tang()),
+        (HessianNoise(0.3), fp.Landscape.quadratic([[2.0, 0.5], [0.5, 1.0]])),
+        (WhiteNoise(0.7), fp.Landscape.styblinski_tang()),
+    ],
+    ids=["hessian-separable", "hessian-full", "white"],
+)
+def test_variances_are_the_covariance_diagonal(noise, landscape):
+    """The simulator's shortcut (only the diagonal Hessian entries when Σ is diagonal) gives the
+    diagonal of C = Σ/B exactly: the same operations on the same numbers."""
+    x, y = np.meshgrid(np.linspace(-4, 4, 7), np.linspace(-3, 3, 5), indexing="ij")
+    points = {"x": x, "y": y}
+    full = noise.covariance(landscape, points, 3)
+    np.testing.assert_array_equal(noise.variances(landscape, points, 3), np.stack([full[0, 0], full[1, 1]]))

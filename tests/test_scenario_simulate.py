@@ -43,3 +43,40 @@ def test_simulate_needs_an_optimizer(tmp_path):
     text = TEXT.replace("optimizer: {kind: gd_noise, lr: 0.005, sigma: 14.142}", "model: {temperature: 0.5}")
     with pytest.raises(ScenarioError, match="sim.yaml:7: tasks.simulate: simulate runs an optimizer"):
         loads_scenario(text, "sim.yaml", tmp_path / "o.nc")
+
+
+def test_a_sweep_can_switch_the_simulation_off_per_run(tmp_path):
+    """``tasks.simulate: null`` in some runs of a zip sweep (barriers too high to simulate): those
+    runs are NaN in the simulator's variables, the others keep theirs, and the file is written
+    with the swept task as its JSON text. The per-run simulation settings do not split the runs
+    into separate series of the sharpness fits."""
+    import xarray as xr
+
+    from fpsolver.runner import run_file
+    from fpsolver.scenario import load_runs
+
+    text = """\
+name: simoff
+landscape: {expression: "x**4/4 - x**2/2", sharpness: 1.0}
+grid: {x: {min: -1.3, max: 0.8, n: 200}}
+optimizer: {kind: sgd, lr: 0.02, batch_size: 1, noise: {kind: hessian, delta: 16.0}}
+tasks:
+  mfpt: {start: [-1.0], target: "x >= 0.5", field: false}
+sweep:
+  mode: zip
+  landscape.sharpness: [1.0, 1.1, 1.2]
+  tasks.simulate:
+    - null
+    - {start: [-1.0], target: "x >= 0.5", particles: 200, max_iterations: 20000, seed: 1}
+    - {start: [-1.0], target: "x >= 0.5", particles: 300, max_iterations: 20000, seed: 1}
+"""
+    path = tmp_path / "simoff.yaml"
+    path.write_text(text)
+    out, _ = run_file(load_runs(path, tmp_path / "simoff.nc"))
+    ds = xr.open_dataset(out)
+    times = ds["mean_escape_iterations"].values
+    assert np.isnan(times[0]) and np.all(np.isfinite(times[1:]))
+    assert np.all(np.isnan(ds["survival"].values[0])) and ds["survival"].values[1, 0] == 1.0
+    assert ds["tasks_simulate"].values[0] in (None, "None", "") and '"particles": 200' in str(ds["tasks_simulate"].values[1])
+    assert list(ds["group"].values) == ["all"] and np.isfinite(float(ds["fit_slope_inv_k"][0]))
+    assert np.isnan(float(ds["fit_simulated_slope_inv_k"][0]))  # two simulated points: no fit

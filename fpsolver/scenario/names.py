@@ -30,7 +30,8 @@ RESERVED_NAMES: frozenset[str] = frozenset(
         "escape_iterations", "kramers_iterations", "reaction_rate", "reaction_rate_in",
         # simulate
         "survival", "iteration", "iteration_time", "bound", "escaped_fraction", "mean_escape_iterations",
-        "mean_escape_iterations_ci", "mean_escape_time", "mean_escape_time_ci",
+        "mean_escape_iterations_ci", "mean_escape_time", "mean_escape_time_ci", "mean_escape_estimator",
+        "escape_hazard", "hazard_window_escapes",
         # mfpt of an optimizer's model, escape_theory, stationary_variance
         "mfpt_at_start_iterations", "dynamics", "parameter",
         # sweeps

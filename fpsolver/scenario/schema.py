@@ -337,8 +337,9 @@ class SimulateTask(_Strict):
     start: Point = Field(description="Start point of every particle (one value per landscape variable).")
     target: str = Field(description="Region to reach, e.g. 'x >= 0.3'.")
     particles: int = Field(10_000, ge=10, le=10_000_000, description="Ensemble size.")
-    max_iterations: int = Field(100_000, ge=1, le=100_000_000, description="Iterations before unescaped particles are censored.")
+    max_iterations: int = Field(100_000, ge=4, le=100_000_000, description="Iterations before unescaped particles are censored (their mean then comes from the late escape hazard, fpsolver.censoring).")
     seed: int = Field(0, ge=0, description="Random seed (reproducible runs).")
+    hazard_window: float = Field(0.5, gt=0, le=1, description="Fraction of the run, at its end, over which a censored run's escape hazard is estimated (fpsolver.censoring); past the in-well transient.")
 
 
 class EscapeTheoryTask(_Strict):
