@@ -81,10 +81,14 @@ def _flat_minima(ds: xr.Dataset) -> None:
     sharpened double well, k = 1 ... 4 at lr = 0.02. SGD, Momentum and Adai fit log tau against 1/k
     better than against 1/sqrt(k) (rms residuals measured 0.103 vs 0.207 for SGD, 0.042 vs 0.259 for
     Momentum and Adai: the 1/k law is asymptotic, and at k = 4 the barrier is only 2.5 T, so SGD's
-    margin is 2x); Adam fits 1/sqrt(k) 17x better (0.019 vs 0.322). The closed forms' fitted slopes
-    match the PDE's to 1 % (measured 0.3 %; per run the inertial closed form is 25-30 % high, mostly
-    not from its prefactor but from its exponent, the overdamped limit: docs/flat-minima.md), and
-    at k = 4 Adam takes 1200x longer than SGD (measured 7.4e5 vs 594 iterations)."""
+    margin is 2x); Adam, its preconditioner frozen at the minimum (freeze_at, as real Adam's v
+    at beta2 = 0.999), fits 1/sqrt(k) 16x better (0.025 vs 0.397). The closed forms' fitted slopes
+    match the PDE's to 1 % (measured 0.3-0.8 %; per run the inertial closed form is 18-36 % high,
+    mostly not from its prefactor but from its exponent, the overdamped limit: docs/flat-minima.md).
+    Frozen, Adam at sharpness k is EMA momentum at sharpness 1 in rescaled units (P = 1/sqrt(C_a),
+    C_a = 4k): their PDE times agree to 2.4e-7 (the automatic velocity axes are not the same to
+    the last digit). At k = 4 Adam takes 5600x longer than SGD
+    (measured 3.32e6 vs 594 iterations)."""
     fits = ds.set_xindex("group") if "group" not in ds.indexes else ds
     assert list(ds["dynamics"].values) == ["overdamped"] * 5 + ["inertial"] * 15
     for group in ("optimizer_kind=sgd", "optimizer_kind=momentum, optimizer_form=ema", "optimizer_kind=adai"):
@@ -94,7 +98,8 @@ def _flat_minima(ds: xr.Dataset) -> None:
     assert float(adam["fit_residual_inv_k"]) > 5 * float(adam["fit_residual_inv_sqrt_k"])
     np.testing.assert_allclose(fits["fit_theory_slope_inv_k"], fits["fit_slope_inv_k"], rtol=0.01)
     times = ds["mfpt_at_start_iterations"].values
-    assert times[4] * 300 < times[14]  # k = 4: SGD vs Adam
+    assert times[4] * 1000 < times[14]  # k = 4: SGD vs Adam
+    np.testing.assert_allclose(times[14], times[5], rtol=1e-6)  # frozen Adam at k = 4 is momentum at k = 1 (measured 2.4e-7)
     _flat_minima_simulator(ds, fits)
 
 
@@ -110,11 +115,11 @@ def _flat_minima_simulator(ds: xr.Dataset, fits: xr.Dataset) -> None:
     escapes a constant ~45 iterations sooner than it (39 +- 12 at k = 4 and 49 +- 34 at k = 3 with
     20000 particles; 3.3 % of Adai's particles escape within 30 iterations, 0.1 % of Momentum's:
     the bias correction m / (1 - prod beta1) makes the first steps SGD-sized, a head start), so
-    its slack has 60 iterations more. Adam at k = 4 takes 4x the PDE's time (measured 3.02e6
-    +- 16 % against 7.4e5): the scenario's Adam model has the theta-dependent v(theta) = C + L'^2,
-    while the real v averages over 1/(1 - beta2) = 1000 iterations, i.e. stays at its well value;
-    frozen at the minimum the PDE gives 3.32e6, 9 % above the simulator, as in optimizers_compare
-    (docs/flat-minima.md). The simulated slopes of log tau against 1/k (k = 1.5 ... 4) are the
+    its slack has 60 iterations more. Adam at k = 4 escapes 9 % sooner than its frozen model
+    (measured 3.02e6 +- 16 % against 3.32e6), as in optimizers_compare (8.7 %, where it is resolved:
+    the real v averages g^2 over 1/(1 - beta2) = 1000 iterations and still moves a little with the
+    climbs); the PDE must lie inside the interval. With v following theta over the barrier (no
+    freeze_at) the PDE said 7.4e5, 4x too fast (docs/flat-minima.md). The simulated slopes of log tau against 1/k (k = 1.5 ... 4) are the
     PDE's on the same four points to 4 % (measured -0.5, +0.3, +2.4 % for SGD, Momentum, Adai;
     the intervals of +-3 ... 6 % move a slope over this range of 1/k by about 4 %). Momentum and
     Adai prefer 1/k (rms residuals 0.016 vs 0.105, 0.014 vs 0.109); without k = 1, SGD's points
@@ -128,7 +133,7 @@ def _flat_minima_simulator(ds: xr.Dataset, fits: xr.Dataset) -> None:
     checked = np.r_[1:5, 6:10, adai]  # SGD, Momentum, Adai
     slack = 0.05 * pde[checked] + np.where(np.isin(checked, adai), 60, 0)
     assert np.all((low[checked] - slack < pde[checked]) & (pde[checked] < high[checked] + slack)), (pde[checked], low[checked], high[checked])
-    assert 3.0 < sim[14] / pde[14] < 5.5 and low[14] > 2 * pde[14]
+    assert low[14] < pde[14] < high[14]
     assert set(ds["mean_escape_estimator"].values[simulated]) <= {"complete", "censored"}
     k = ds["landscape_sharpness"].values.astype(float)
     for group, runs in (("optimizer_kind=sgd", np.r_[1:5]), ("optimizer_kind=momentum, optimizer_form=ema", np.r_[6:10]), ("optimizer_kind=adai", adai)):
