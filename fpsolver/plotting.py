@@ -118,10 +118,18 @@ def _marginal(da: xr.DataArray, keep: int) -> xr.DataArray:
     return da
 
 
+#: Legend entries above which the legend goes beside the panel instead of over its data.
+LEGEND_INSIDE = 6
+
+
 def _legend(ax: Any) -> None:
     handles = ax.get_legend_handles_labels()[0]
-    if handles:
+    if not handles:
+        return
+    if len(handles) <= LEGEND_INSIDE:
         ax.legend(fontsize="small" if len(handles) <= 4 else "x-small")
+    else:  # a sweep's many series: beside the panel (draw() widens the figure for it)
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
 
 
 def _series_label(values: np.ndarray, label: str | None) -> str | None:
@@ -454,5 +462,8 @@ def draw(ds: xr.Dataset) -> Any:
     failed = int(sum(bool(e) for e in ds["run_error"].values)) if "run_error" in ds else 0
     title = str(ds.attrs.get("title", "")) + (f" ({failed} sweep run(s) failed: see run_error)" if failed else "")
     fig.suptitle(title, fontsize="medium", wrap=True)
+    beside = sum(len(ax.get_legend_handles_labels()[0]) > LEGEND_INSIDE for ax in axes[0])
+    if beside:  # room for the legends beside their panels, the panels keeping their size
+        fig.set_figwidth(fig.get_figwidth() + 3.2 * beside)
     fig.tight_layout()
     return fig
