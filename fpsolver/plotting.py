@@ -119,7 +119,7 @@ def _marginal(da: xr.DataArray, keep: int) -> xr.DataArray:
 
 
 #: Legend entries above which the legend goes beside the panel instead of over its data.
-LEGEND_INSIDE = 6
+LEGEND_INSIDE = 3
 
 
 def _legend(ax: Any) -> None:
@@ -127,7 +127,7 @@ def _legend(ax: Any) -> None:
     if not handles:
         return
     if len(handles) <= LEGEND_INSIDE:
-        ax.legend(fontsize="small" if len(handles) <= 4 else "x-small")
+        ax.legend(fontsize="small")
     else:  # a sweep's many series: beside the panel (draw() widens the figure for it)
         ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
 
@@ -369,8 +369,9 @@ def _comparison(ax: Any, ds: xr.Dataset, sweep: Sweep | None, series: list[tuple
 
 def _optimizer_escape(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
     """Escape time per optimizer: PDE, simulator (with its interval) and closed form, in iterations when known."""
-    iterations = "theory_escape_iterations" in ds
+    iterations = any(name in ds for name in ("theory_escape_iterations", "mean_escape_iterations", "mfpt_at_start_iterations"))
     suffix = "_iterations" if iterations else ""
+    time_label = "escape time [iterations]" if iterations else _label(next(ds[v] for v in ("theory_escape_time", "mean_escape_time", "mfpt_at_start") if v in ds))
     series = [
         ("PDE (mfpt)", f"mfpt_at_start{suffix}" if iterations else "mfpt_at_start", None, "o"),
         ("simulator (95 % CI)", f"mean_escape{suffix or '_time'}", f"mean_escape{suffix or '_time'}_ci", "s"),
@@ -380,11 +381,11 @@ def _optimizer_escape(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
         lines = [(name, ds[var], style) for (name, var, _, _), style in zip(series, ("o-", "s", "x--")) if var in ds]
         intervals = {name: ds[ci] for name, var, ci, _ in series if var in ds and ci is not None and ci in ds}
         _against_sweep(ax, ds, sweep, lines, log=True, intervals=intervals)
-        ax.set_ylabel("escape time [iterations]" if iterations else _label(ds["theory_escape_time"]))
+        ax.set_ylabel(time_label)
         ax.set_title("escape time from the start's well")
         _legend(ax)
         return
-    _comparison(ax, ds, sweep, series, "escape time [iterations]" if iterations else _label(ds["theory_escape_time"]), "escape time from the start's well")
+    _comparison(ax, ds, sweep, series, time_label, "escape time from the start's well")
 
 
 def _optimizer_variance(ax: Any, ds: xr.Dataset, sweep: Sweep | None) -> None:
@@ -410,12 +411,13 @@ PANELS: dict[str, list[Panel]] = {
     "mfpt_at_start": [_mfpt],
     "escape_rate": [_escape_rate],
     "theory_escape_time": [_optimizer_escape],
+    "mean_escape_time": [_optimizer_escape],
     "well_variance_pde": [_optimizer_variance],
 }
 
 
 #: Variables whose panel is left out when the dataset has one of these others, whose panel shows them too.
-SHOWN_BY = {"mfpt_at_start": ("theory_escape_time",)}
+SHOWN_BY = {"mfpt_at_start": ("theory_escape_time", "mean_escape_time")}
 
 
 def _panels(ds: xr.Dataset) -> list[Panel]:

@@ -327,7 +327,7 @@ def _noise(spec: NoiseSpec | None, data_noise: EmpiricalNoise | None) -> NoiseMo
 def _model(spec: Scenario, located: Located, landscape: Landscape, grid: Grid, data_noise: EmpiricalNoise | None) -> tuple[Model, OptimizerRun | None, Grid]:
     """The model, the optimizer run (optimizer scenarios) and the grid (with velocity axes an inertial optimizer added)."""
     if spec.optimizer is not None:
-        return _optimizer_model(spec.optimizer, located, landscape, grid, data_noise)
+        return _optimizer_model(spec.optimizer, located, landscape, grid, data_noise, check=spec.tasks.solve_the_model)
     return _MODEL_BUILDERS[type(spec.model)](spec.model, located, landscape, grid), None, grid
 
 
@@ -358,12 +358,16 @@ def _overdamped(m: ModelSpec, located: Located, landscape: Landscape, grid: Grid
     return model
 
 
-def _optimizer_model(o: OptimizerSpec, located: Located, landscape: Landscape, grid: Grid, data_noise: EmpiricalNoise | None) -> tuple[Model, OptimizerRun, Grid]:
+def _optimizer_model(
+    o: OptimizerSpec, located: Located, landscape: Landscape, grid: Grid, data_noise: EmpiricalNoise | None, check: bool = True
+) -> tuple[Model, OptimizerRun, Grid]:
     """The optimizer's continuous model; a bad hyperparameter is located at its own key.
 
     ``dynamics: auto`` picks the model at the landscape's minima and saddles
     (:meth:`~fpsolver.optimizers.Optimizer.choose_dynamics`); an inertial model on a grid of
     positions only gets its velocity axes from the temperature (:meth:`~fpsolver.models.Inertial.phase_grid`).
+    With ``check`` (some task solves the model) an overdamped model's validity is checked at
+    those points; a run that only simulates the real updates does not warn about a model it never uses.
     """
     with _at(located, ("optimizer", "kind")):
         if o.kind not in OPTIMIZERS:
@@ -392,7 +396,7 @@ def _optimizer_model(o: OptimizerSpec, located: Located, landscape: Landscape, g
         if isinstance(model, Inertial) and all(a.kind == "position" for a in grid) and grid.ndim == len(landscape.variables):
             grid = model.phase_grid(grid, o.velocity_cells or VELOCITY_CELLS)
         model.on(grid)
-        if dynamics == "overdamped" and points:
+        if dynamics == "overdamped" and points and check:
             optimizer.check_overdamped(landscape, noise, at, freeze_at=o.freeze_at)
     return model, OptimizerRun(optimizer, noise, landscape, dynamics), grid
 

@@ -391,6 +391,14 @@ class Tasks(_Strict):
             return None
         return value
 
+    #: Tasks that run the optimizer's discrete updates only, never the continuous model.
+    SIMULATOR_ONLY: ClassVar[frozenset[str]] = frozenset({"simulate"})
+
+    @property
+    def solve_the_model(self) -> bool:
+        """Whether any task given uses the continuous model (the PDE or its closed forms)."""
+        return any(getattr(self, name) is not None for name in type(self).model_fields if name not in self.SIMULATOR_ONLY)
+
     @model_validator(mode="after")
     def _at_least_one(self) -> Tasks:
         if all(getattr(self, name) is None for name in type(self).model_fields):
