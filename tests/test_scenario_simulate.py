@@ -80,3 +80,22 @@ sweep:
     assert ds["tasks_simulate"].values[0] in (None, "None", "") and '"particles": 200' in str(ds["tasks_simulate"].values[1])
     assert list(ds["group"].values) == ["all"] and np.isfinite(float(ds["fit_slope_inv_k"][0]))
     assert np.isnan(float(ds["fit_simulated_slope_inv_k"][0]))  # two simulated points: no fit
+
+
+def test_a_run_that_only_simulates_does_not_check_the_model_it_never_solves(tmp_path):
+    """EMA momentum at lr 0.02 on a sharp well is far from its overdamped limit (the check gives 7.3):
+    with an mfpt task the build warns; with only the simulator, which runs the real update rule,
+    it does not (flat_minima_2d.yaml's Momentum and Adai runs)."""
+    from fpsolver.errors import FPSolverWarning
+
+    text = """\
+name: simonly
+landscape: {expression: "0.307328*x**4 - 0.6272*x**2 + 0.07*x", sharpness: 4.0}
+grid: {x: {min: -0.4, max: 0.8, n: 60}}
+optimizer: {kind: momentum, form: ema, lr: 0.02, batch_size: 1, noise: {kind: hessian, delta: 8.0}, dynamics: overdamped}
+tasks:
+  simulate: {start: [0.4905], target: "x <= -0.25", particles: 200, max_iterations: 5000, seed: 1}
+"""
+    loads_scenario(text, "simonly.yaml", tmp_path / "o.nc")  # warnings are errors in the tests
+    with pytest.warns(FPSolverWarning, match="overdamped model needs"):
+        loads_scenario(text + '  mfpt: {start: [0.4905], target: "x <= -0.25", field: false}\n', "simonly.yaml", tmp_path / "o.nc")
