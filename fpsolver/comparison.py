@@ -41,6 +41,7 @@ import numpy as np
 import scipy.integrate as si
 import xarray as xr
 
+from .barrier import descend
 from .critical import refine
 from .errors import FPSolverWarning, InputError
 from .fields_xr import TIME_UNITS
@@ -93,21 +94,40 @@ LOCAL_COEFFICIENTS: dict[type, tuple[Local, Callable[[object, float, float], flo
 }
 
 
+def _start_minimum(problem: FokkerPlanck, start: Sequence[float], stop: np.ndarray | None = None) -> float:
+    """The minimum of the start's well (1-D): steepest descent over the position cells from the
+    start's cell (:func:`fpsolver.barrier.descend`; periodic seams included), then Newton's method
+    from the cell reached. Newton alone, from a start on the well's concave flank, would climb to
+    the barrier. Raises when the descent enters ``stop`` (position cells of the target) first."""
+    land = problem.model.landscape
+    x = problem.grid.axis(land.variables[0]).centers
+    point = float(np.asarray(start, dtype=float).ravel()[0])
+    if not x[0] - 0.5 * (x[1] - x[0]) <= point <= x[-1] + 0.5 * (x[-1] - x[-2]):
+        raise InputError(f"the start {list(start)} lies outside the grid's {land.variables[0]} axis [{x[0]:g}, {x[-1]:g}]")
+    lower, upper = np.arange(x.size - 1), np.arange(1, x.size)
+    if problem.boundaries.periodic(0):
+        lower, upper = np.append(lower, x.size - 1), np.append(upper, 0)
+    cell = descend(land.value(x), ((lower, upper),), int(np.argmin(np.abs(x - point))), np.zeros(x.size, bool) if stop is None else stop)
+    if cell < 0:
+        raise InputError(f"the start {list(start)} descends into the target: it is in no well to escape from (the mfpt task still applies)")
+    minimum = refine(land, np.array([x[cell]]))
+    if minimum is None or minimum.index != 0:
+        raise InputError(f"no minimum found by descending from the start {list(start)} (the landscape falls to the grid's edge)")
+    return float(minimum.position[0])
+
+
 def _line_barrier(problem: FokkerPlanck, start: Sequence[float], target: str) -> tuple[float, float]:
     """(minimum a, saddle b) in 1-D: Newton from the start, and from the highest cell between a and the nearest target cell."""
     land = problem.model.landscape
     if len(land.variables) != 1:
         raise InputError(f"the closed-form escape time is 1-D only; the landscape has variables {list(land.variables)}")
     name = land.variables[0]
-    minimum = refine(land, np.asarray(start, dtype=float))
-    if minimum is None or minimum.index != 0:
-        raise InputError(f"no minimum found by descending from the start {list(start)}")
-    a = float(minimum.position[0])
     x = problem.grid.axis(name).centers
     inside = problem.target_mask(target).reshape(problem.grid.shape)
     inside = inside.reshape(inside.shape[0], -1).any(axis=1)  # a position cell is in the target if any of its velocities is
     if not inside.any():
         raise InputError(f"the target {target!r} contains no cell of the grid")
+    a = _start_minimum(problem, start, inside)
     hits = np.flatnonzero(inside)
     nearest = hits[np.argmin(np.abs(x[hits] - a))]
     between = np.arange(min(np.searchsorted(x, a), nearest), max(np.searchsorted(x, a), nearest) + 1)
@@ -148,10 +168,7 @@ def harmonic_variance(problem: FokkerPlanck, start: Sequence[float]) -> xr.Datas
     land = problem.model.landscape
     if len(land.variables) != 1:
         raise InputError(f"the harmonic variance is computed in 1-D only; the landscape has variables {list(land.variables)}")
-    minimum = refine(land, np.asarray(start, dtype=float))
-    if minimum is None or minimum.index != 0:
-        raise InputError(f"no minimum found by descending from the start {list(start)}")
-    a = float(minimum.position[0])
+    a = _start_minimum(problem, start)
     _, temperature = local(problem.coefficients, np.array([a]))
     curvature = float(land.hessian(np.array([a]))[0, 0, 0])
     return xr.Dataset(

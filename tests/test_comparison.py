@@ -103,6 +103,25 @@ def test_escape_theory_is_nan_with_a_warning_when_the_barrier_is_below_the_tempe
     assert np.isfinite(float(escape_theory(fp.FokkerPlanck(fp.Overdamped(WELL, 0.04), grid), [-1.0], "x >= 0.5")["theory_escape_time"]))
 
 
+def test_escape_theory_from_the_flank_of_the_well_is_that_of_its_minimum():
+    # From x = -0.3 (L'' < 0 there) Newton's method alone climbs to the barrier at 0; the start is
+    # first carried down over the cells to the minimum at -1. Started past the barrier, the descent
+    # reaches the target first: no well, a clear error. On a periodic axis the descent crosses the seam.
+    grid = fp.Grid.uniform(x=(-1.9, 0.9, 40))
+    problem = fp.FokkerPlanck(fp.Overdamped(WELL, 0.01), grid)
+    at_minimum = float(escape_theory(problem, [-1.0], "x >= 0.5")["theory_escape_time"])
+    assert float(escape_theory(problem, [-0.3], "x >= 0.5")["theory_escape_time"]) == at_minimum
+    assert float(harmonic_variance(problem, [-0.3])["well_variance_theory"][0]) == float(harmonic_variance(problem, [-1.0])["well_variance_theory"][0])
+    with pytest.raises(InputError, match="descends into the target"):
+        escape_theory(problem, [0.3], "x >= 0.5")
+    ring = fp.Landscape.from_expression("-cos(2*x)/4")  # minima at 0 (the seam of [0, 2 pi)) and pi, barriers at pi/2, 3 pi/2
+    periodic = fp.FokkerPlanck(fp.Overdamped(ring, 0.05), fp.Grid.uniform(x=(0.0, 2 * np.pi, 64)), boundary="periodic")
+    target = "x >= 2.6 and x <= 3.7"  # the well at pi
+    across = escape_theory(periodic, [5.8], target)  # down across the seam, over the barrier at 3 pi/2
+    direct = escape_theory(periodic, [0.3], target)  # over the barrier at pi/2
+    assert float(across["theory_exponent"]) == pytest.approx(float(direct["theory_exponent"]), rel=1e-9) == pytest.approx(0.5 / 0.05, rel=1e-6)
+
+
 def test_escape_theory_needs_a_saddle_between():
     problem = fp.FokkerPlanck(fp.Overdamped(WELL, 0.01), fp.Grid.uniform(x=(-1.9, 0.9, 40)))
     with pytest.raises(InputError, match="no saddle between"):
