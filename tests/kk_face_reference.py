@@ -131,16 +131,8 @@ def _add_transport(
     grid: Grid,
     boundaries: Boundaries,
 ) -> None:
-    r"""Flux :math:`u\,w_f h_f` through the faces of ``edges``; ``log_w(s)`` is log w at the face moved by s cells.
-
-    Along the flow, with upwind cell U, downwind cell D and U2 upstream of U,
-    :math:`h_f = \tfrac12(h_U + h_D) - \tfrac16(\delta_f - \rho\,\delta_{\rm up})`, where
-    :math:`\delta_f = h_D - h_U`, :math:`\delta_{\rm up} = h_U - h_{U2}` and
-    :math:`\rho = \sqrt{w_{\rm up}/w_f}` (face weights; u is the same on both faces). With
-    :math:`\rho = 1` this is the upwind-biased face value :math:`(-h_{U2} + 5h_U + 2h_D)/6`; the factor makes
-    the added term provably dissipative in the w-weighted norm (Cauchy–Schwarz along each line of
-    constant u), which the plain stencil is not where w varies by a large factor per cell.
-    """
+    """Transport through the faces of ``edges``, face by face; ``log_w(s)`` is log w at the face moved
+    by s cells. The flux of ``_Stencils.add_transport`` in fpsolver.operators.klein_kramers (its docstring has the scheme)."""
     if not len(edges):
         return
     axis = edges.axis
@@ -169,24 +161,8 @@ def _add_transport(
 def _add_ornstein_uhlenbeck(
     assembler: FluxAssembler, edges: Edges, coeffs: InertialCoefficients, k: int, grid: Grid, boundaries: Boundaries
 ) -> None:
-    r"""Friction and noise along velocity k, fourth order, symmetric and dissipative in the Maxwellian norm.
-
-    With the local Maxwellian :math:`b = e^{-r^2/2s^2}`, :math:`s^2 = T_k(\theta)/M_k(\theta)`,
-    :math:`h = P/b`, :math:`\kappa = D_k/M_k^2` and :math:`\delta_f = h_{f+} - h_{f-}` the flux is
-
-    .. math::
-
-        J_f = -\frac{\kappa}{\Delta}\Big[\tfrac76\beta_f\delta_f
-              - \tfrac1{12}\big(G_{f,f+1}\delta_{f+1} + G_{f,f-1}\delta_{f-1}\big)\Big],
-        \qquad \beta_f = b_f e^{-\Delta^2\ell'^2/48},\quad G_{f,g} = \sqrt{\beta_f\beta_g},
-
-    (:math:`\ell = \ln b`), which is :math:`J - \Delta^2 J''/24` to fourth order — the numerical
-    flux of a fourth-order conservative scheme for :math:`J = -\kappa b\,\partial_r h`. The
-    matrix :math:`K` of the quadratic form :math:`\sum_f J_f\delta_f = -\frac{\kappa}{\Delta}\delta^\top K\delta`
-    is symmetric and diagonally dominant (G is capped at :math:`6\min(\beta_f, \beta_g)`, inactive
-    on any grid with :math:`\Delta r < 0.8\,s`), so this part is dissipative; :math:`h \equiv 1`
-    gives zero flux, so the local Maxwellian stays exact. Terms reaching past the truncation are dropped.
-    """
+    """Friction and noise along velocity k, face by face: the flux of
+    ``_Stencils.add_ornstein_uhlenbeck`` in fpsolver.operators.klein_kramers (its docstring has the scheme)."""
     if not len(edges):
         return
     axis = edges.axis
