@@ -127,7 +127,6 @@ def _flat_minima_simulator(ds: xr.Dataset, fits: xr.Dataset) -> None:
     simulated = ~np.isnan(ds["mean_escape_iterations"].values)
     assert simulated.tolist() == [False, True, True, True, True] * 2 + [False] * 4 + [True] + [False] + [True] * 4
     pde = ds["mfpt_at_start_iterations"].values
-    sim = ds["mean_escape_iterations"].values
     low, high = ds["mean_escape_iterations_ci"].sel(bound="low").values, ds["mean_escape_iterations_ci"].sel(bound="high").values
     adai = np.r_[16:20]
     checked = np.r_[1:5, 6:10, adai]  # SGD, Momentum, Adai

@@ -9,7 +9,6 @@ import pytest
 from fpsolver.errors import ScenarioError
 from fpsolver.runner import compute_runs
 from fpsolver.scenario import load_runs, load_scenario
-from fpsolver.scenario.names import RESERVED_NAMES
 
 from .test_scenario import GOOD
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import xarray as xr
 
 import fpsolver as fp
 from fpsolver.errors import InputError, ScenarioError
