@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import scipy.integrate as si
@@ -45,6 +46,7 @@ from .barrier import descend
 from .critical import refine
 from .errors import FPSolverWarning, InputError
 from .fields_xr import TIME_UNITS
+from .landscapes import Landscape
 from .models import InertialCoefficients, OverdampedCoefficients
 from .problem import FokkerPlanck
 from .spectral import slowest_modes
@@ -116,26 +118,58 @@ def _start_minimum(problem: FokkerPlanck, start: Sequence[float], stop: np.ndarr
     return float(minimum.position[0])
 
 
-def _line_barrier(problem: FokkerPlanck, start: Sequence[float], target: str) -> tuple[float, float]:
-    """(minimum a, saddle b) in 1-D: Newton from the start, and from the highest cell between a and the nearest target cell."""
+def _exits(problem: FokkerPlanck, start: Sequence[float], target: str) -> tuple[float, list[float], Callable[[np.ndarray], np.ndarray]]:
+    """The start's minimum a, the saddle on each side of a from which the target is reached, and the
+    map of positions back into the axis (1-D).
+
+    From a's cell the position cells are walked in each direction (across the seam of a periodic
+    axis) to the first target cell; the saddle of that side is Newton's method from the highest cell
+    passed. A side that meets the grid's edge first has no exit. Saddles are returned unwrapped
+    (a periodic saddle reached across the seam lies beyond the axis), with ``wrap`` mapping points back.
+    """
     land = problem.model.landscape
     if len(land.variables) != 1:
         raise InputError(f"the closed-form escape time is 1-D only; the landscape has variables {list(land.variables)}")
-    name = land.variables[0]
-    x = problem.grid.axis(name).centers
+    axis = problem.grid.axis(land.variables[0])
+    x = axis.centers
     inside = problem.target_mask(target).reshape(problem.grid.shape)
     inside = inside.reshape(inside.shape[0], -1).any(axis=1)  # a position cell is in the target if any of its velocities is
     if not inside.any():
         raise InputError(f"the target {target!r} contains no cell of the grid")
     a = _start_minimum(problem, start, inside)
-    hits = np.flatnonzero(inside)
-    nearest = hits[np.argmin(np.abs(x[hits] - a))]
-    between = np.arange(min(np.searchsorted(x, a), nearest), max(np.searchsorted(x, a), nearest) + 1)
-    top = between[np.argmax(land.value(x[between]))]
-    saddle = refine(land, np.array([x[top]]))
-    if saddle is None or saddle.index != 1 or not min(a, x[nearest]) < saddle.position[0] < max(a, x[nearest]):
-        raise InputError(f"no saddle between the minimum {a:g} and the target {target!r}: nothing to escape over")
-    return a, float(saddle.position[0])
+    periodic = problem.boundaries.periodic(0)
+    period = axis.hi - axis.lo
+
+    def wrap(points: np.ndarray) -> np.ndarray:
+        return axis.lo + np.mod(points - axis.lo, period) if periodic else points
+
+    first = int(np.argmin(np.abs(x - a)))
+    saddles = []
+    for direction in (1, -1):
+        steps = np.arange(1, x.size)
+        cells = first + direction * steps
+        if periodic:
+            unwrapped = x[np.mod(cells, x.size)] + period * np.floor_divide(cells, x.size)
+            cells = np.mod(cells, x.size)
+        else:
+            keep = (cells >= 0) & (cells < x.size)
+            cells = cells[keep]
+            unwrapped = x[cells]
+        hit = np.flatnonzero(inside[cells])
+        if hit.size == 0:
+            continue  # the grid's edge comes first: no exit on this side
+        edge = unwrapped[hit[0]]
+        passed = unwrapped[: hit[0]]
+        top = passed[np.argmax(land.value(wrap(passed)))] if passed.size else a
+        saddle = refine(land, np.array([wrap(np.array([top]))[0]]))
+        b = None if saddle is None or saddle.index != 1 else float(saddle.position[0])
+        if b is not None and periodic:
+            b = a + direction * float(np.mod(direction * (b - a), period))
+        if b is None or not 0 < direction * (b - a) < direction * (edge - a):
+            side = "above" if direction > 0 else "below"
+            raise InputError(f"no saddle between the minimum {a:g} and the target {target!r} {side} it: nothing to escape over")
+        saddles.append(b)
+    return a, saddles, wrap
 
 
 def _local(problem: FokkerPlanck) -> tuple[Local, Callable[[object, float, float], float]]:
@@ -178,40 +212,39 @@ def harmonic_variance(problem: FokkerPlanck, start: Sequence[float]) -> xr.Datas
 
 
 def escape_theory(problem: FokkerPlanck, start: Sequence[float], target: str) -> xr.Dataset:
-    r"""Closed-form escape time from the start's minimum past the saddle towards ``target`` (1-D; module docstring).
+    r"""Closed-form escape time from the start's minimum over the saddles towards ``target`` (1-D; module docstring).
 
     Parameters
     ----------
     problem
         A 1-D overdamped problem or its phase space (any registered coefficients type).
     start
-        A point in the basin (positions only); Newton's method from it finds the minimum a.
+        A point in the basin (positions only); the descent from it finds the minimum a.
     target
-        A region such as ``"x >= 0.4"``; the saddle b is the top between a and its nearest cell.
+        A region such as ``"x >= 0.4"``. On each side of a from which the target is reached
+        (both, for a region on both sides or on a periodic axis) the saddle b is the top passed
+        on the way; the rates over the saddles add.
 
     Returns
     -------
     xarray.Dataset
         ``theory_escape_time`` (model time) and, for an optimizer's model,
-        ``theory_escape_iterations``; ``theory_exponent`` (ΔΦ), ``theory_growth_rate`` (λ₊),
+        ``theory_escape_iterations``; ``theory_exits`` (the saddles combined); and for the
+        fastest exit ``theory_exponent`` (ΔΦ), ``theory_growth_rate`` (λ₊),
         ``theory_temperature_minimum`` and ``theory_temperature_saddle`` (T at a and b).
     """
     coeffs = problem.coefficients
     local, growth = _local(problem)
     land = problem.model.landscape
-    a, b = _line_barrier(problem, start, target)
-    x = np.linspace(a, b, NODES)
-    mobility, temperature = local(coeffs, x)
-    slope = land.gradient(x)[0]
-    exponent = float(si.simpson(slope / temperature, x=x))
-    h_a, h_b = float(land.hessian(np.array([a]))[0, 0, 0]), float(land.hessian(np.array([b]))[0, 0, 0])
-    rate = growth(coeffs, b, h_b)
-    prefactor = 2 * np.pi / rate * mobility[-1] / mobility[0] * np.sqrt(abs(h_b) * temperature[-1] / (h_a * temperature[0]))
-    tau = float(prefactor * np.exp(exponent))
-    if exponent < MIN_EXPONENT:
+    a, saddles, wrap = _exits(problem, start, target)
+    exits = [_exit(coeffs, local, growth, land, a, b, wrap) for b in saddles]
+    tau = 1.0 / sum(1.0 / e.time for e in exits)
+    fastest = min(exits, key=lambda e: e.time)
+    low = [e for e in exits if e.exponent < MIN_EXPONENT]
+    if low:
         warnings.warn(
-            f"escape_theory: the escape exponent int L'/T from the minimum {a:.6g} to the saddle {b:.6g} is only "
-            f"{exponent:.3g}: the barrier is below the noise's energy scale, there is no separation of time "
+            f"escape_theory: the escape exponent int L'/T from the minimum {a:.6g} to the saddle {low[0].saddle:.6g} is only "
+            f"{low[0].exponent:.3g}: the barrier is below the noise's energy scale, there is no separation of time "
             f"scales for Kramers-Langer theory (its error is O(1/exponent)); the closed form is NaN, use the PDE's mfpt",
             FPSolverWarning,
             stacklevel=2,
@@ -220,20 +253,45 @@ def escape_theory(problem: FokkerPlanck, start: Sequence[float], target: str) ->
     ds = xr.Dataset(
         {
             "theory_escape_time": ((), tau, {"long_name": "closed-form escape time (Kramers-Langer, local temperature)", "units": TIME_UNITS}),
-            "theory_exponent": ((), exponent, {"long_name": "escape exponent: integral of L'/T from minimum to saddle", "units": "1"}),
-            "theory_growth_rate": ((), rate, {"long_name": "growth rate at the saddle (lambda_+)", "units": f"1 / ({TIME_UNITS})"}),
-            "theory_temperature_minimum": ((), float(temperature[0]), {"long_name": "local temperature at the minimum", "units": "loss"}),
-            "theory_temperature_saddle": ((), float(temperature[-1]), {"long_name": "local temperature at the saddle", "units": "loss"}),
+            "theory_exits": ((), len(exits), {"long_name": "saddles whose escape rates the closed form adds", "units": "1"}),
+            "theory_exponent": ((), fastest.exponent, {"long_name": "escape exponent: integral of L'/T from minimum to the fastest exit's saddle", "units": "1"}),
+            "theory_growth_rate": ((), fastest.growth, {"long_name": "growth rate at the fastest exit's saddle (lambda_+)", "units": f"1 / ({TIME_UNITS})"}),
+            "theory_temperature_minimum": ((), fastest.t_min, {"long_name": "local temperature at the minimum", "units": "loss"}),
+            "theory_temperature_saddle": ((), fastest.t_saddle, {"long_name": "local temperature at the fastest exit's saddle", "units": "loss"}),
         }
     )
     step = getattr(problem.model, "iteration_time", None)
     if step is not None:
         ds["theory_escape_iterations"] = ((), tau / step, {"long_name": "closed-form escape time in optimizer iterations", "units": "1"})
     ds.attrs["escape_theory_note"] = (
-        "tau = 2 pi / lambda_+ * (A_b / A_a) sqrt(|H_b| T_b / (H_a T_a)) exp(int_a^b L'/T); "
-        f"minimum {a:.6g}, saddle {b:.6g}"
+        "1/tau = sum over the saddles b of lambda_+ / (2 pi) * (A_a / A_b) sqrt(H_a T_a / (|H_b| T_b)) exp(-int_a^b L'/T); "
+        f"minimum {a:.6g}, saddles " + ", ".join(f"{e.saddle:.6g}" for e in exits)
     )
     return ds
+
+
+class _Exit(NamedTuple):
+    """The closed form over one saddle: its time, exponent ΔΦ, growth rate λ₊, position, and T at a and b."""
+
+    time: float
+    exponent: float
+    growth: float
+    saddle: float
+    t_min: float
+    t_saddle: float
+
+
+def _exit(coeffs: object, local: Local, growth: Callable[[object, float, float], float], land: Landscape, a: float, b: float, wrap: Callable[[np.ndarray], np.ndarray]) -> _Exit:
+    """Kramers-Langer time over one saddle b (unwrapped) from the minimum a, with the local temperature."""
+    x = np.linspace(a, b, NODES)
+    mobility, temperature = local(coeffs, wrap(x))
+    slope = land.gradient(wrap(x))[0]
+    exponent = float(si.simpson(slope / temperature, x=x))
+    b_inside = float(wrap(np.array([b]))[0])
+    h_a, h_b = float(land.hessian(np.array([a]))[0, 0, 0]), float(land.hessian(np.array([b_inside]))[0, 0, 0])
+    rate = growth(coeffs, b_inside, h_b)
+    prefactor = 2 * np.pi / rate * mobility[-1] / mobility[0] * np.sqrt(abs(h_b) * temperature[-1] / (h_a * temperature[0]))
+    return _Exit(float(prefactor * np.exp(exponent)), exponent, rate, b_inside, float(temperature[0]), float(temperature[-1]))
 
 
 def well_variance(problem: FokkerPlanck, target: str) -> xr.Dataset:
